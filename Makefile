@@ -1,0 +1,41 @@
+# samdg — fresh machine: `make test` or `make demo`; each installs what is missing first.
+SHELL := /bin/bash
+SWIFT ?= swift
+CONFIG := -c release
+GOLDEN ?= ../shared/golden/manifest.json
+APT_PACKAGES := libopenblas-dev libhdf5-dev libprotobuf-c-dev protobuf-c-compiler pkg-config libpng-dev libjpeg62-turbo-dev zlib1g-dev
+
+.PHONY: all setup build test demo bench check-golden clean
+
+all: build
+
+# System packages (Debian). Skipped when pkg-config already finds them all.
+setup:
+	@if pkg-config --exists openblas hdf5 libprotobuf-c libpng zlib 2>/dev/null; then \
+	  echo "setup: system packages present"; \
+	else \
+	  echo "setup: installing $(APT_PACKAGES)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
+	fi
+
+build: setup
+	$(SWIFT) build $(CONFIG)
+
+test: build
+	$(SWIFT) test $(CONFIG) --parallel --num-workers 2
+	@if [ -f $(GOLDEN) ]; then .build/release/samdg check-golden $(GOLDEN) --group ops; \
+	  else echo "check-golden: $(GOLDEN) not found, skipped"; fi
+
+check-golden: build
+	.build/release/samdg check-golden $(GOLDEN)
+
+demo: build
+	.build/release/samdg demo
+
+bench: build
+	.build/release/samdg-bench
+
+clean:
+	rm -rf .build

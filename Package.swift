@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Numeric targets are built for the machine they run on (`-target-cpu native`, as llama.cpp
+// does), so SIMD16<Float> becomes zmm code on AVX-512 parts and ymm pairs on AVX2 parts.
+let fast: [SwiftSetting] = [
+    .unsafeFlags(["-target-cpu", "native"]),
+    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "samdg",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "samdg", targets: ["samdg"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries (Debian -dev packages, found through pkg-config).
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", pkgConfig: "hdf5",
+                       providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c",
+                       providers: [.apt(["libprotobuf-c-dev"])]),
+
+        .target(name: "Tensor", swiftSettings: fast),
+        .target(name: "Primitives", swiftSettings: fast),
+        .target(name: "Graph", dependencies: ["Tensor", "Primitives"], swiftSettings: fast),
+        .target(name: "Kernels", dependencies: ["Tensor", "Primitives", "CBLAS"], swiftSettings: fast),
+        .target(name: "Runtime", dependencies: ["Tensor", "Kernels"], swiftSettings: fast),
+        .target(name: "Compiler", dependencies: ["Graph", "Runtime"], swiftSettings: fast),
+        .target(name: "Train", dependencies: ["Graph", "Compiler", "Runtime"], swiftSettings: fast),
+        .target(name: "GoldenCheck", dependencies: ["Train", "Tensor"], swiftSettings: fast),
+        .executableTarget(name: "samdg", dependencies: [
+            "GoldenCheck", "Train",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: fast),
+        .executableTarget(name: "samdg-bench", dependencies: ["Compiler", "Runtime", "Kernels", "CBLAS"],
+                          path: "bench/Sources", swiftSettings: fast),
+
+        .target(name: "TestSupport", dependencies: ["Tensor", "Graph", "Compiler", "Runtime"],
+                path: "Tests/TestSupport", swiftSettings: fast),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"], swiftSettings: fast),
+        .testTarget(name: "GraphTests", dependencies: ["Graph", "TestSupport"], swiftSettings: fast),
+        .testTarget(name: "KernelTests", dependencies: ["Kernels", "Compiler", "Runtime", "TestSupport"], swiftSettings: fast),
+        .testTarget(name: "GradientTests", dependencies: ["Graph", "Compiler", "Runtime", "Train", "TestSupport"], swiftSettings: fast),
+        .testTarget(name: "GoldenTests", dependencies: ["GoldenCheck", "TestSupport"], swiftSettings: fast),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,74 @@
+import Graph
+import Kernels
+import Runtime
+import Tensor
+
+/// Lowering: Graph → Plan.
+///
+/// 1. Dead-code elimination: keep only nodes the outputs depend on.
+/// 2. One slot per kept node; inputs and parameters become named bindings, constants `fill` steps.
+/// 3. Each remaining op maps to exactly one kernel (fusion passes run on the graph before this).
+/// 4. Liveness: each slot is released after the last step that reads it.
+public enum Compiler {
+    public static func compile(_ g: Graph) throws -> Plan {
+        try g.verify()
+        var live = [Bool](repeating: false, count: g.nodes.count)
+        for (_, v) in g.outputs { live[v.id] = true }
+        for i in stride(from: g.nodes.count - 1, through: 0, by: -1) where live[i] {
+            for v in g.nodes[i].inputs { live[v.id] = true }
+        }
+        var slotOf = [Int](repeating: -1, count: g.nodes.count)
+        var shapes: [[Int]] = []
+        var bindings: [(String, Int)] = []
+        var steps: [Plan.Step] = []
+        for (i, n) in g.nodes.enumerated() where live[i] {
+            slotOf[i] = shapes.count
+            shapes.append(n.shape)
+            let origin = "%\(i) \(n.op.name)\(n.label.map { " " + $0 } ?? "")"
+            switch n.op {
+            case .input(let name, _), .parameter(let name, _):
+                bindings.append((name, slotOf[i]))
+            default:
+                steps.append(Plan.Step(kernel: kernel(for: n.op), args: n.inputs.map { slotOf[$0.id] },
+                                       out: slotOf[i], origin: origin))
+            }
+        }
+        var lastUse = [Int](repeating: -1, count: shapes.count)
+        for (k, s) in steps.enumerated() { for a in s.args { lastUse[a] = k } }
+        for (slot, k) in lastUse.enumerated() where k >= 0 { steps[k].release.append(slot) }
+        return Plan(slotShapes: shapes, bindings: bindings,
+                    outputs: g.outputs.map { ($0.name, slotOf[$0.value.id]) }, steps: steps)
+    }
+
+    /// The kernel that computes one op.
+    static func kernel(for op: Op) -> Kernel {
+        switch op {
+        case .input, .parameter: fatalError("leaves are bindings")
+        case .constant(let v, _): return .fill(v)
+        case .unary(let f): return .unary(f)
+        case .unaryGrad(let f): return .unaryGrad(f)
+        case .binary(let f): return .binary(f)
+        case .reduce(let f, let axes, _): return .reduce(f, axes: axes)
+        case .softmax(let a): return .softmax(axis: a)
+        case .broadcast: return .broadcast
+        case .reshape: return .reshape
+        case .permute(let p): return .permute(p)
+        case .slice(let st, _, let sp): return .slice(starts: st, steps: sp)
+        case .sliceBackward(let st, let sp, _): return .sliceBackward(starts: st, steps: sp)
+        case .pad(let lo, let hi, let v): return .pad(low: lo, high: hi, value: v)
+        case .concat(let a): return .concat(axis: a)
+        case .gatherRows(let i): return .gatherRows(i)
+        case .scatterAddRows(let i, _): return .scatterAddRows(i)
+        case .matmul(let a, let b): return .matmul(transposeA: a, transposeB: b)
+        case .conv2d(let g): return .conv2d(g)
+        case .conv2dBackwardInput(let g, _): return .conv2dBackwardInput(g)
+        case .conv2dBackwardWeight(let g, _): return .conv2dBackwardWeight(g)
+        case .maxPool2d(let p): return .maxPool2d(p)
+        case .maxPool2dBackward(let p): return .maxPool2dBackward(p)
+        case .adaptiveAvgPool2d: return .adaptiveAvgPool2d
+        case .adaptiveAvgPool2dBackward: return .adaptiveAvgPool2dBackward
+        case .resize(let r): return .resize(r)
+        case .resizeBackward(let r, _): return .resizeBackward(r)
+        }
+    }
+}

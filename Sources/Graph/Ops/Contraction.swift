@@ -1,0 +1,70 @@
+import Tensor
+import Primitives
+
+extension Graph {
+    public func matmul(_ a: Value, _ b: Value, transposeA: Bool = false, transposeB: Bool = false) throws -> Value {
+        try add(.matmul(transposeA: transposeA, transposeB: transposeB), [a, b])
+    }
+
+    /// PyTorch `F.linear`: x[…, in] · weight[out, in]ᵀ (+ bias[out]).
+    public func linear(_ x: Value, _ weight: Value, _ bias: Value? = nil) throws -> Value {
+        let y = try matmul(x, weight, transposeB: true)
+        guard let b = bias else { return y }
+        return try add(y, b)
+    }
+
+    /// PyTorch `F.conv2d` (NCHW, OIHW weights, optional bias[out]).
+    public func conv2d(_ x: Value, _ weight: Value, _ bias: Value? = nil, _ g: ConvGeometry = ConvGeometry()) throws -> Value {
+        let y = try add(.conv2d(g), [x, weight])
+        guard let b = bias else { return y }
+        return try add(y, reshape(b, [1, shape(b)[0], 1, 1]))
+    }
+
+    /// PyTorch `F.conv_transpose2d` (weight [in, out/groups, kh, kw]; output_padding 0): the
+    /// input-gradient of the convolution it transposes.
+    public func convTranspose2d(_ x: Value, _ weight: Value, _ bias: Value? = nil,
+                                stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1) throws -> Value {
+        let xs = shape(x), ws = shape(weight)
+        guard xs.count == 4, ws.count == 4, ws[0] == xs[1] else {
+            throw SamdgError("conv_transpose2d", "expected x [N, C, H, W] and weight [C, O/g, kh, kw]; got \(ShapeMath.describe(xs)) and \(ShapeMath.describe(ws))")
+        }
+        let oh = (xs[2] - 1) * stride - 2 * padding + dilation * (ws[2] - 1) + 1
+        let ow = (xs[3] - 1) * stride - 2 * padding + dilation * (ws[3] - 1) + 1
+        let g = ConvGeometry(stride: stride, padding: padding, dilation: dilation, groups: groups)
+        let y = try add(.conv2dBackwardInput(g, inputShape: [xs[0], ws[1] * groups, oh, ow]), [x, weight])
+        guard let b = bias else { return y }
+        return try add(y, reshape(b, [1, shape(b)[0], 1, 1]))
+    }
+
+    func vjpContraction(_ node: Node, out: Value, dy: Value, needs: [Bool]) throws -> [Value?] {
+        let a = node.inputs[0], b = node.inputs[1]
+        switch node.op {
+        case .matmul(let ta, let tb):
+            var da: Value? = nil, db: Value? = nil
+            if needs[0] {
+                let g = ta ? try matmul(b, dy, transposeA: tb, transposeB: true)
+                           : try matmul(dy, b, transposeA: false, transposeB: !tb)
+                da = try reduceTo(g, shape(a))
+            }
+            if needs[1] {
+                let g = tb ? try matmul(dy, a, transposeA: true, transposeB: ta)
+                           : try matmul(a, dy, transposeA: !ta, transposeB: false)
+                db = try reduceTo(g, shape(b))
+            }
+            return [da, db]
+        case .conv2d(let g):
+            return [needs[0] ? try add(.conv2dBackwardInput(g, inputShape: shape(a)), [dy, b]) : nil,
+                    needs[1] ? try add(.conv2dBackwardWeight(g, weightShape: shape(b)), [a, dy]) : nil]
+        case .conv2dBackwardInput(let g, _):
+            // out = Cᵀ(a; b): linear in the incoming gradient a and the weight b.
+            return [needs[0] ? try add(.conv2d(g), [dy, b]) : nil,
+                    needs[1] ? try add(.conv2dBackwardWeight(g, weightShape: shape(b)), [dy, a]) : nil]
+        case .conv2dBackwardWeight(let g, _):
+            // out = W(a; b) with <ct, W(x; d)> = <d, C(x; ct)>.
+            return [needs[0] ? try add(.conv2dBackwardInput(g, inputShape: shape(a)), [b, dy]) : nil,
+                    needs[1] ? try add(.conv2d(g), [a, dy]) : nil]
+        default:
+            fatalError("vjpContraction on \(node.op.name)")
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import Primitives
+import Tensor
+
+/// 2-D convolution as im2col + `cblas_sgemm` per image and group; 1×1 stride-1 unpadded
+/// convolutions skip im2col (the input already is the column matrix); depthwise convolutions
+/// (one input channel per group) use the direct kernel in `Depthwise.swift`.
+public enum ConvKernels {
+    static func dims(x: [Int], w: [Int], y: [Int], g: ConvGeometry) -> Im2col.Dims {
+        Im2col.Dims(c: x[1] / g.groups, h: x[2], w: x[3], kh: w[2], kw: w[3], oh: y[2], ow: y[3], g: g)
+    }
+
+    static func isPointwise(_ d: Im2col.Dims) -> Bool {
+        d.kh == 1 && d.kw == 1 && d.g.strideH == 1 && d.g.strideW == 1 && d.g.padH == 0 && d.g.padW == 0
+    }
+
+    static func isDepthwise(x: [Int], g: ConvGeometry) -> Bool { g.groups > 1 && g.groups == x[1] }
+
+    /// y = conv(x, w)
+    public static func forward(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: Tensor) {
+        if isDepthwise(x: x.shape, g: g) { Depthwise.forward(x, w, g, y); return }
+        let d = dims(x: x.shape, w: w.shape, y: y.shape, g: g)
+        let og = w.shape[0] / g.groups, kk = d.c * d.kh * d.kw, plane = d.oh * d.ow
+        let pointwise = isPointwise(d)
+        let col = pointwise ? nil : Tensor(zeros: [kk * plane])
+        for n in 0..<x.shape[0] {
+            for gi in 0..<g.groups {
+                let xg = x.ptr + (n * x.shape[1] + gi * d.c) * d.h * d.w
+                let src: UnsafePointer<Float>
+                if let col { Im2col.im2col(xg, d, col.ptr); src = UnsafePointer(col.ptr) } else { src = UnsafePointer(xg) }
+                Gemm.sgemm(transA: false, transB: false, m: og, n: plane, k: kk,
+                           a: w.ptr + gi * og * kk, lda: kk, b: src, ldb: plane,
+                           c: y.ptr + (n * y.shape[1] + gi * og) * plane, ldc: plane)
+            }
+        }
+    }
+
+    /// dx = convᵀ(dy, w) with dx of shape `dx.shape`
+    public static func backwardInput(_ dy: Tensor, _ w: Tensor, _ g: ConvGeometry, _ dx: Tensor) {
+        if isDepthwise(x: dx.shape, g: g) { Depthwise.backwardInput(dy, w, g, dx); return }
+        let d = dims(x: dx.shape, w: w.shape, y: dy.shape, g: g)
+        let og = w.shape[0] / g.groups, kk = d.c * d.kh * d.kw, plane = d.oh * d.ow
+        let pointwise = isPointwise(d)
+        let col = pointwise ? nil : Tensor(zeros: [kk * plane])
+        if !pointwise { dx.ptr.update(repeating: 0, count: dx.count) }
+        for n in 0..<dx.shape[0] {
+            for gi in 0..<g.groups {
+                let xg = dx.ptr + (n * dx.shape[1] + gi * d.c) * d.h * d.w
+                let dst = col?.ptr ?? xg
+                Gemm.sgemm(transA: true, transB: false, m: kk, n: plane, k: og,
+                           a: w.ptr + gi * og * kk, lda: kk, b: dy.ptr + (n * dy.shape[1] + gi * og) * plane, ldb: plane,
+                           c: dst, ldc: plane)
+                if let col { Im2col.col2im(col.ptr, d, xg) }
+            }
+        }
+    }
+
+    /// dw = Σₙ dy · im2col(x)ᵀ
+    public static func backwardWeight(_ x: Tensor, _ dy: Tensor, _ g: ConvGeometry, _ dw: Tensor) {
+        if isDepthwise(x: x.shape, g: g) { Depthwise.backwardWeight(x, dy, g, dw); return }
+        let d = dims(x: x.shape, w: dw.shape, y: dy.shape, g: g)
+        let og = dw.shape[0] / g.groups, kk = d.c * d.kh * d.kw, plane = d.oh * d.ow
+        let pointwise = isPointwise(d)
+        let col = pointwise ? nil : Tensor(zeros: [kk * plane])
+        for n in 0..<x.shape[0] {
+            for gi in 0..<g.groups {
+                let xg = x.ptr + (n * x.shape[1] + gi * d.c) * d.h * d.w
+                let src: UnsafePointer<Float>
+                if let col { Im2col.im2col(xg, d, col.ptr); src = UnsafePointer(col.ptr) } else { src = UnsafePointer(xg) }
+                Gemm.sgemm(transA: false, transB: true, m: og, n: kk, k: plane,
+                           a: dy.ptr + (n * dy.shape[1] + gi * og) * plane, lda: plane, b: src, ldb: plane,
+                           beta: n == 0 ? 0 : 1, c: dw.ptr + gi * og * kk, ldc: kk)
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+import Primitives
+import Tensor
+
+/// Direct depthwise convolution (groups == input channels; `m` output channels per input
+/// channel). Each output row is a sum of shifted, scaled input rows, vectorised along x when the
+/// stride is 1.
+enum Depthwise {
+    static func forward(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: Tensor) {
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (oc, kh, kw, oh, ow) = (y.shape[1], w.shape[2], w.shape[3], y.shape[2], y.shape[3])
+        let m = oc / c
+        Parallel.forChunks(n * oc, grain: 1) { range in
+            for t in range {
+                let b = t / oc, o = t % oc, ci = o / m
+                let src = x.ptr + (b * c + ci) * h * wd
+                let dst = y.ptr + t * oh * ow
+                let k = w.ptr + o * kh * kw
+                dst.update(repeating: 0, count: oh * ow)
+                for oy in 0..<oh {
+                    let out = dst + oy * ow
+                    for i in 0..<kh {
+                        let iy = oy * g.strideH - g.padH + i * g.dilationH
+                        if iy < 0 || iy >= h { continue }
+                        let line = src + iy * wd
+                        for j in 0..<kw {
+                            let wv = k[i * kw + j]
+                            let x0 = j * g.dilationW - g.padW
+                            // valid ox: 0 ≤ ox·s + x0 < wd
+                            let lo = x0 >= 0 ? 0 : (-x0 + g.strideW - 1) / g.strideW
+                            let hi = min(ow, wd - x0 <= 0 ? 0 : (wd - x0 - 1) / g.strideW + 1)
+                            if hi <= lo { continue }
+                            if g.strideW == 1 {
+                                axpy(wv, line + x0 + lo, out + lo, hi - lo)
+                            } else {
+                                for ox in lo..<hi { out[ox] += wv * line[ox * g.strideW + x0] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    static func backwardInput(_ dy: Tensor, _ w: Tensor, _ g: ConvGeometry, _ dx: Tensor) {
+        let (n, c, h, wd) = (dx.shape[0], dx.shape[1], dx.shape[2], dx.shape[3])
+        let (oc, kh, kw, oh, ow) = (dy.shape[1], w.shape[2], w.shape[3], dy.shape[2], dy.shape[3])
+        let m = oc / c
+        dx.ptr.update(repeating: 0, count: dx.count)
+        Parallel.forChunks(n * c, grain: 1) { range in
+            for t in range {
+                let b = t / c, ci = t % c
+                let dst = dx.ptr + t * h * wd
+                for mo in 0..<m {
+                    let o = ci * m + mo
+                    let src = dy.ptr + (b * oc + o) * oh * ow
+                    let k = w.ptr + o * kh * kw
+                    for oy in 0..<oh {
+                        let gline = src + oy * ow
+                        for i in 0..<kh {
+                            let iy = oy * g.strideH - g.padH + i * g.dilationH
+                            if iy < 0 || iy >= h { continue }
+                            let line = dst + iy * wd
+                            for j in 0..<kw {
+                                let wv = k[i * kw + j]
+                                let x0 = j * g.dilationW - g.padW
+                                let lo = x0 >= 0 ? 0 : (-x0 + g.strideW - 1) / g.strideW
+                                let hi = min(ow, wd - x0 <= 0 ? 0 : (wd - x0 - 1) / g.strideW + 1)
+                                if hi <= lo { continue }
+                                if g.strideW == 1 { axpy(wv, gline + lo, line + x0 + lo, hi - lo) }
+                                else { for ox in lo..<hi { line[ox * g.strideW + x0] += wv * gline[ox] } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    static func backwardWeight(_ x: Tensor, _ dy: Tensor, _ g: ConvGeometry, _ dw: Tensor) {
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (oc, kh, kw, oh, ow) = (dy.shape[1], dw.shape[2], dw.shape[3], dy.shape[2], dy.shape[3])
+        let m = oc / c
+        Parallel.forChunks(oc, grain: 1) { range in
+            for o in range {
+                let ci = o / m
+                for i in 0..<kh {
+                    for j in 0..<kw {
+                        var acc: Double = 0
+                        let x0 = j * g.dilationW - g.padW
+                        let lo = x0 >= 0 ? 0 : (-x0 + g.strideW - 1) / g.strideW
+                        let hi = min(ow, wd - x0 <= 0 ? 0 : (wd - x0 - 1) / g.strideW + 1)
+                        for b in 0..<n {
+                            let src = x.ptr + (b * c + ci) * h * wd
+                            let gsrc = dy.ptr + (b * oc + o) * oh * ow
+                            for oy in 0..<oh {
+                                let iy = oy * g.strideH - g.padH + i * g.dilationH
+                                if iy < 0 || iy >= h || hi <= lo { continue }
+                                let line = src + iy * wd, gl = gsrc + oy * ow
+                                var s: Float = 0
+                                if g.strideW == 1 { s = dot(line + x0 + lo, gl + lo, hi - lo) }
+                                else { for ox in lo..<hi { s += line[ox * g.strideW + x0] * gl[ox] } }
+                                acc += Double(s)
+                            }
+                        }
+                        dw.ptr[(o * kh + i) * kw + j] = Float(acc)
+                    }
+                }
+            }
+        }
+    }
+
+    @inline(__always) static func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        let av = SIMD16<Float>(repeating: a)
+        while i + 16 <= n { store16(load16(y + i) + av * load16(x + i), y + i); i += 16 }
+        while i < n { y[i] += a * x[i]; i += 1 }
+    }
+
+    @inline(__always) static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Float {
+        var i = 0
+        var acc = SIMD16<Float>(repeating: 0)
+        while i + 16 <= n { acc += load16(x + i) * load16(y + i); i += 16 }
+        var s = acc.sum()
+        while i < n { s += x[i] * y[i]; i += 1 }
+        return s
+    }
+}

@@ -1,0 +1,68 @@
+import Primitives
+
+/// im2col / col2im for one image and one channel group: col[(c·kh + i)·kw + j][oy·ow + ox] =
+/// x[c][oy·s − p + i·d][ox·s − p + j·d] (zero outside).
+enum Im2col {
+    struct Dims {
+        let c, h, w, kh, kw, oh, ow: Int
+        let g: ConvGeometry
+    }
+
+    static func im2col(_ x: UnsafePointer<Float>, _ d: Dims, _ col: UnsafeMutablePointer<Float>) {
+        let plane = d.oh * d.ow
+        Parallel.forChunks(d.c * d.kh * d.kw, grain: max(1, 8192 / max(plane, 1))) { range in
+            for row in range {
+                let c = row / (d.kh * d.kw), i = (row / d.kw) % d.kh, j = row % d.kw
+                let dst = col + row * plane
+                let src = x + c * d.h * d.w
+                for oy in 0..<d.oh {
+                    let iy = oy * d.g.strideH - d.g.padH + i * d.g.dilationH
+                    let out = dst + oy * d.ow
+                    if iy < 0 || iy >= d.h { out.update(repeating: 0, count: d.ow); continue }
+                    let line = src + iy * d.w
+                    let x0 = j * d.g.dilationW - d.g.padW
+                    if d.g.strideW == 1 {
+                        // contiguous run: zeros, a copy, zeros
+                        let lo = max(0, -x0), hi = min(d.ow, d.w - x0)
+                        if hi <= lo { out.update(repeating: 0, count: d.ow); continue }
+                        if lo > 0 { out.update(repeating: 0, count: lo) }
+                        (out + lo).update(from: line + x0 + lo, count: hi - lo)
+                        if hi < d.ow { (out + hi).update(repeating: 0, count: d.ow - hi) }
+                    } else {
+                        for ox in 0..<d.ow {
+                            let ix = ox * d.g.strideW + x0
+                            out[ox] = (ix >= 0 && ix < d.w) ? line[ix] : 0
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// x += col2im(col) (x must be zeroed by the caller for a plain transpose).
+    static func col2im(_ col: UnsafePointer<Float>, _ d: Dims, _ x: UnsafeMutablePointer<Float>) {
+        let plane = d.oh * d.ow
+        // Each channel's rows only touch that channel's plane: split over channels.
+        Parallel.forChunks(d.c, grain: 1) { range in
+            for c in range {
+                let dstPlane = x + c * d.h * d.w
+                for i in 0..<d.kh {
+                    for j in 0..<d.kw {
+                        let src = col + ((c * d.kh + i) * d.kw + j) * plane
+                        for oy in 0..<d.oh {
+                            let iy = oy * d.g.strideH - d.g.padH + i * d.g.dilationH
+                            if iy < 0 || iy >= d.h { continue }
+                            let line = dstPlane + iy * d.w
+                            let s = src + oy * d.ow
+                            let x0 = j * d.g.dilationW - d.g.padW
+                            for ox in 0..<d.ow {
+                                let ix = ox * d.g.strideW + x0
+                                if ix >= 0 && ix < d.w { line[ix] += s[ox] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

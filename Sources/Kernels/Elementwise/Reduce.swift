@@ -1,0 +1,151 @@
+import Primitives
+import Tensor
+
+/// Reductions over any set of axes. Adjacent axes with the same role (kept or reduced) are merged;
+/// the innermost run is then either reduced to one value (a row reduction, 16 partial sums) or
+/// accumulated elementwise into a kept row (a column reduction), both vectorised.
+public enum ReduceKernels {
+    public typealias V = SIMD16<Float>
+
+    public static func apply(_ f: ReduceFn, axes: [Int], _ x: Tensor, _ y: Tensor) {
+        let r = x.rank
+        let red = Set(axes.map { ShapeMath.axis($0, rank: r)! })
+        // merged (size, reduced) groups, dropping size-1 axes
+        var sizes: [Int] = [], reduced: [Bool] = []
+        for i in 0..<r where x.shape[i] != 1 {
+            let isR = red.contains(i)
+            if let last = reduced.last, last == isR { sizes[sizes.count - 1] *= x.shape[i] }
+            else { sizes.append(x.shape[i]); reduced.append(isR) }
+        }
+        let identity: Float = f == .max ? -.infinity : 0
+        y.ptr.update(repeating: identity, count: y.count)
+        if x.count == 0 { finish(f, y, n: 0); return }
+        if sizes.isEmpty { sizes = [1]; reduced = [true] }
+        let inStr = ShapeMath.strides(sizes)
+        let keptSizes = zip(sizes, reduced).filter { !$0.1 }.map(\.0)
+        let keptStr = ShapeMath.strides(keptSizes)
+        var outStr = [Int](repeating: 0, count: sizes.count)
+        var k = 0
+        for i in 0..<sizes.count where !reduced[i] { outStr[i] = keptStr[k]; k += 1 }
+        let isMax = f == .max
+        let px = UnsafePointer(x.ptr), py = y.ptr
+
+        // Split over the first kept group when there is one (disjoint outputs per thread).
+        if let first = reduced.firstIndex(of: false), x.count >= 1 << 16 {
+            Parallel.forChunks(sizes[first], grain: 1) { range in
+                var s = sizes; s[first] = range.count
+                rec(0, s, reduced, inStr, outStr, px + range.lowerBound * inStr[first],
+                    py + range.lowerBound * outStr[first], isMax)
+            }
+        } else {
+            rec(0, sizes, reduced, inStr, outStr, px, py, isMax)
+        }
+        let n = red.reduce(1) { $0 * x.shape[$1] }
+        finish(f, y, n: n)
+    }
+
+    static func finish(_ f: ReduceFn, _ y: Tensor, n: Int) {
+        if f == .mean {
+            let inv = n == 0 ? Float.nan : 1 / Float(n)
+            for i in 0..<y.count { y.ptr[i] *= inv }
+        }
+    }
+
+    static func rec(_ d: Int, _ sizes: [Int], _ reduced: [Bool], _ inStr: [Int], _ outStr: [Int],
+                    _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ isMax: Bool) {
+        let n = sizes[d]
+        if d == sizes.count - 1 {
+            if reduced[d] { y[0] = combine(y[0], rowReduce(x, n, isMax), isMax) }
+            else { accumulate(x, y, n, isMax) }
+            return
+        }
+        for i in 0..<n {
+            rec(d + 1, sizes, reduced, inStr, outStr, x + i * inStr[d], y + (reduced[d] ? 0 : i * outStr[d]), isMax)
+        }
+    }
+
+    @inline(__always) static func combine(_ a: Float, _ b: Float, _ isMax: Bool) -> Float {
+        isMax ? (b > a || b.isNaN ? b : a) : a + b
+    }
+
+    static func rowReduce(_ x: UnsafePointer<Float>, _ n: Int, _ isMax: Bool) -> Float {
+        var i = 0
+        if isMax {
+            var acc = V(repeating: -.infinity)
+            while i + 16 <= n { acc = acc.replacing(with: load16(x + i), where: load16(x + i) .> acc); i += 16 }
+            var m = acc.max()
+            while i < n { m = combine(m, x[i], true); i += 1 }
+            return m
+        }
+        var a0 = V(repeating: 0), a1 = V(repeating: 0)
+        while i + 32 <= n { a0 += load16(x + i); a1 += load16(x + i + 16); i += 32 }
+        while i + 16 <= n { a0 += load16(x + i); i += 16 }
+        var s = (a0 + a1).sum()
+        while i < n { s += x[i]; i += 1 }
+        return s
+    }
+
+    static func accumulate(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, _ isMax: Bool) {
+        var i = 0
+        if isMax {
+            while i + 16 <= n {
+                let a = load16(y + i), b = load16(x + i)
+                store16(a.replacing(with: b, where: b .> a), y + i); i += 16
+            }
+            while i < n { y[i] = combine(y[i], x[i], true); i += 1 }
+        } else {
+            while i + 16 <= n { store16(load16(y + i) + load16(x + i), y + i); i += 16 }
+            while i < n { y[i] += x[i]; i += 1 }
+        }
+    }
+}
+
+/// Softmax along one axis: max-subtracted, exponentiated with the vector exp, normalised.
+public enum SoftmaxKernel {
+    public static func apply(axis: Int, _ x: Tensor, _ y: Tensor) {
+        let a = ShapeMath.axis(axis, rank: x.rank)!
+        let n = x.shape[a]
+        let inner = x.shape[(a + 1)...].reduce(1, *)
+        let outer = x.shape[..<a].reduce(1, *)
+        let px = UnsafePointer(x.ptr), py = y.ptr
+        if inner == 1 {
+            Parallel.forChunks(outer, grain: max(1, 4096 / max(n, 1))) { range in
+                for o in range { row(px + o * n, py + o * n, n) }
+            }
+            return
+        }
+        Parallel.forChunks(outer * inner, grain: 256) { range in
+            for t in range {
+                let o = t / inner, i = t % inner
+                let base = o * n * inner + i
+                var m = -Float.infinity
+                for k in 0..<n { m = max(m, px[base + k * inner]) }
+                var s: Float = 0
+                for k in 0..<n { let e = Float(_exp(Double(px[base + k * inner] - m))); py[base + k * inner] = e; s += e }
+                for k in 0..<n { py[base + k * inner] /= s }
+            }
+        }
+    }
+
+    @inline(__always) static func _exp(_ x: Double) -> Double { UnaryFnExp.exp(x) }
+
+    static func row(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        let m = ReduceKernels.rowReduce(x, n, true)
+        var i = 0
+        var acc = SIMD16<Float>(repeating: 0)
+        let mv = SIMD16<Float>(repeating: m)
+        while i + 16 <= n { let e = VMath.exp(load16(x + i) - mv); store16(e, y + i); acc += e; i += 16 }
+        var s = acc.sum()
+        while i < n {
+            var v = SIMD16<Float>(repeating: -.infinity); v[0] = x[i] - m
+            let e = VMath.exp(v)[0]; y[i] = e; s += e; i += 1
+        }
+        let inv = 1 / s
+        i = 0
+        while i + 16 <= n { store16(load16(y + i) * inv, y + i); i += 16 }
+        while i < n { y[i] *= inv; i += 1 }
+    }
+}
+
+import Foundation
+enum UnaryFnExp { @inline(__always) static func exp(_ x: Double) -> Double { Foundation.exp(x) } }

@@ -1,0 +1,80 @@
+import Foundation
+import Primitives
+
+/// Unary kernels: y = f(x) and dx = dy·f′(x), 16 lanes at a time, split over the worker threads.
+public enum UnaryKernels {
+    public typealias V = SIMD16<Float>
+
+    /// Vector form of f where one exists (nil: use the scalar reference per lane).
+    @inline(__always) static func forward(_ f: UnaryFn, _ x: V) -> V? {
+        switch f {
+        case .neg: return -x
+        case .abs: return VMath.abs(x)
+        case .relu: return x.replacing(with: 0, where: .!(x .> 0))
+        case .sigmoid: return VMath.sigmoid(x)
+        case .tanh: return VMath.tanh(x)
+        case .exp: return VMath.exp(x)
+        case .sqrt: return x.squareRoot()
+        case .rsqrt: return 1 / x.squareRoot()
+        case .geluErf: return 0.5 * x * (1 + VMath.erf(x * 0.707_106_781_186_547_5))
+        case .geluTanh: return 0.5 * x * (1 + VMath.tanh(0.797_884_560_802_865_4 * (x + 0.044715 * x * x * x)))
+        case .hardswish: return x * (x + 3).clamped(lowerBound: V(repeating: 0), upperBound: V(repeating: 6)) / 6
+        case .square: return x * x
+        case .reciprocal: return 1 / x
+        case .affine(let s, let b): return x * s + b
+        case .clamp(let lo, let hi): return x.clamped(lowerBound: V(repeating: lo), upperBound: V(repeating: hi))
+        case .step: return V(repeating: 0).replacing(with: 1, where: x .> 0)
+        case .log, .sin, .cos, .softplus: return nil
+        }
+    }
+
+    /// Vector form of dy·f′(x) where one exists.
+    @inline(__always) static func backward(_ f: UnaryFn, _ x: V, _ dy: V) -> V? {
+        switch f {
+        case .neg: return -dy
+        case .relu: return dy.replacing(with: 0, where: .!(x .> 0))
+        case .sigmoid: let s = VMath.sigmoid(x); return dy * s * (1 - s)
+        case .softplus: return dy * VMath.sigmoid(x)
+        case .tanh: let t = VMath.tanh(x); return dy * (1 - t * t)
+        case .exp: return dy * VMath.exp(x)
+        case .sqrt: return dy * 0.5 / x.squareRoot()
+        case .square: return dy * 2 * x
+        case .reciprocal: return -dy / (x * x)
+        case .affine(let s, _): return dy * s
+        case .geluErf:
+            let cdf = 0.5 * (1 + VMath.erf(x * 0.707_106_781_186_547_5))
+            let pdf = VMath.exp(-0.5 * x * x) * 0.398_942_280_401_432_7
+            return dy * (cdf + x * pdf)
+        case .clamp(let lo, let hi):
+            return dy.replacing(with: 0, where: (x .< lo) .| (x .> hi))
+        default: return nil
+        }
+    }
+
+    public static func apply(_ f: UnaryFn, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int) {
+        Parallel.forChunks(n) { r in
+            var i = r.lowerBound
+            if forward(f, V(repeating: 1)) != nil {
+                while i + 16 <= r.upperBound {
+                    store16(forward(f, load16(x + i))!, y + i)
+                    i += 16
+                }
+            }
+            while i < r.upperBound { y[i] = Float(f.reference(Double(x[i]))); i += 1 }
+        }
+    }
+
+    public static func gradient(_ f: UnaryFn, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                                dx: UnsafeMutablePointer<Float>, count n: Int) {
+        Parallel.forChunks(n) { r in
+            var i = r.lowerBound
+            if backward(f, V(repeating: 1), V(repeating: 1)) != nil {
+                while i + 16 <= r.upperBound {
+                    store16(backward(f, load16(x + i), load16(dy + i))!, dx + i)
+                    i += 16
+                }
+            }
+            while i < r.upperBound { dx[i] = dy[i] * Float(f.referenceDerivative(Double(x[i]))); i += 1 }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import Primitives
+import Tensor
+
+/// What one plan step runs: a kernel id plus its constant parameters. Operand and result shapes
+/// come from the bound tensors. This enum and `Plan` are the whole contract between the compiler
+/// and the runtime.
+public enum Kernel: Hashable, Sendable, CustomStringConvertible {
+    case fill(Float)
+    case unary(UnaryFn)
+    case unaryGrad(UnaryFn)
+    case binary(BinaryFn)
+    case reduce(ReduceFn, axes: [Int])
+    case softmax(axis: Int)
+    /// a view of the operand with the result's shape (no data moves)
+    case reshape
+    case broadcast
+    case permute([Int])
+    case slice(starts: [Int], steps: [Int])
+    case sliceBackward(starts: [Int], steps: [Int])
+    case pad(low: [Int], high: [Int], value: Float)
+    case concat(axis: Int)
+    case gatherRows([Int])
+    case scatterAddRows([Int])
+    case matmul(transposeA: Bool, transposeB: Bool)
+    case conv2d(ConvGeometry)
+    case conv2dBackwardInput(ConvGeometry)
+    case conv2dBackwardWeight(ConvGeometry)
+    case maxPool2d(PoolGeometry)
+    case maxPool2dBackward(PoolGeometry)
+    case adaptiveAvgPool2d
+    case adaptiveAvgPool2dBackward
+    case resize(ResizeSpec)
+    case resizeBackward(ResizeSpec)
+
+    public var description: String {
+        switch self {
+        case .unary(let f): return f.name
+        case .unaryGrad(let f): return "\(f.name)_grad"
+        case .binary(let f): return f.rawValue
+        case .reduce(let f, let a): return "reduce_\(f.rawValue)\(a)"
+        default:
+            let s = "\(self)"
+            return String(s.prefix(while: { $0 != "(" }))
+        }
+    }
+
+    /// Executes the kernel: reads `args`, writes `out` (already allocated with the result shape).
+    public func run(_ args: [Tensor], _ out: Tensor) {
+        switch self {
+        case .fill(let v): out.ptr.update(repeating: v, count: out.count)
+        case .unary(let f): UnaryKernels.apply(f, args[0].ptr, out.ptr, count: out.count)
+        case .unaryGrad(let f): UnaryKernels.gradient(f, x: args[0].ptr, dy: args[1].ptr, dx: out.ptr, count: out.count)
+        case .binary(let f): BinaryKernels.apply(f, args[0], args[1], out)
+        case .reduce(let f, let axes): ReduceKernels.apply(f, axes: axes, args[0], out)
+        case .softmax(let a): SoftmaxKernel.apply(axis: a, args[0], out)
+        case .reshape: out.ptr.update(from: args[0].ptr, count: out.count)
+        case .broadcast: LayoutKernels.broadcast(args[0], out)
+        case .permute(let p): LayoutKernels.permute(args[0], p, out)
+        case .slice(let st, let sp): LayoutKernels.slice(args[0], starts: st, steps: sp, out)
+        case .sliceBackward(let st, let sp): LayoutKernels.sliceBackward(args[0], starts: st, steps: sp, out)
+        case .pad(let lo, let hi, let v): LayoutKernels.pad(args[0], low: lo, high: hi, value: v, out)
+        case .concat(let a): LayoutKernels.concat(args, axis: a, out)
+        case .gatherRows(let i): LayoutKernels.gatherRows(args[0], i, out)
+        case .scatterAddRows(let i): LayoutKernels.scatterAddRows(args[0], i, out)
+        case .matmul(let ta, let tb): Gemm.matmul(args[0], args[1], transA: ta, transB: tb, out)
+        case .conv2d(let g): ConvKernels.forward(args[0], args[1], g, out)
+        case .conv2dBackwardInput(let g): ConvKernels.backwardInput(args[0], args[1], g, out)
+        case .conv2dBackwardWeight(let g): ConvKernels.backwardWeight(args[0], args[1], g, out)
+        case .maxPool2d(let p): PoolKernels.maxPool(args[0], p, out)
+        case .maxPool2dBackward(let p): PoolKernels.maxPoolBackward(args[0], args[1], p, out)
+        case .adaptiveAvgPool2d: PoolKernels.adaptiveAvg(args[0], out)
+        case .adaptiveAvgPool2dBackward: PoolKernels.adaptiveAvgBackward(args[0], out)
+        case .resize(let r): ResizeKernels.forward(args[0], r, out)
+        case .resizeBackward(let r): ResizeKernels.backward(args[0], r, out)
+        }
+    }
+}

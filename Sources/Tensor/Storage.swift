@@ -1,0 +1,13 @@
+/// A 64-byte aligned, zero-initialised block of memory owned by one tensor (or shared by views of it).
+public final class Storage: @unchecked Sendable {
+    public let raw: UnsafeMutableRawPointer
+    public let byteCount: Int
+
+    public init(byteCount: Int) {
+        self.byteCount = byteCount
+        raw = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 64), alignment: 64)
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 64))
+    }
+
+    deinit { raw.deallocate() }
+}

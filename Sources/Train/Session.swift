@@ -1,0 +1,50 @@
+import Compiler
+import Graph
+import Runtime
+import Tensor
+
+/// A compiled forward graph plus, optionally, its gradients with respect to chosen parameters:
+/// the unit the training loop and `check-golden` run.
+public final class Session {
+    public let graph: Graph
+    public let executor: Executor
+    /// Names of the gradient outputs, "grad.<name>", in `wrt` order.
+    public let gradientNames: [String]
+
+    /// Builds gradients of `loss` (a scalar output) or of Σ outputᵢ·cotangentᵢ when `cotangents`
+    /// names an input per output, with respect to the named parameters or inputs in `wrt`.
+    public init(_ graph: Graph, loss: String? = nil, cotangents: [String: String] = [:], wrt: [String] = []) throws {
+        self.graph = graph
+        var names: [String] = []
+        if !wrt.isEmpty {
+            var seeds: [(Value, Value)] = []
+            if let loss {
+                guard let l = graph.outputValue(loss) else { throw SamdgError("session", "no output named \"\(loss)\"") }
+                seeds.append((l, graph.constant(1, graph.shape(l))))
+            }
+            for (out, ctName) in cotangents.sorted(by: { $0.key < $1.key }) {
+                guard let o = graph.outputValue(out) else { throw SamdgError("session", "no output named \"\(out)\"") }
+                let ct = graph.input(ctName, graph.shape(o))
+                seeds.append((o, ct))
+            }
+            let targets = try wrt.map { n -> Value in
+                guard let v = graph.parameterValue(n) ?? graph.inputValue(n) else {
+                    throw SamdgError("session", "no parameter or input named \"\(n)\" to differentiate")
+                }
+                return v
+            }
+            let grads = try Autodiff.gradients(graph, seeds: seeds, wrt: targets)
+            for (n, g) in zip(wrt, grads) {
+                let gv = g ?? graph.constant(0, graph.shape(graph.parameterValue(n) ?? graph.inputValue(n)!))
+                graph.output("grad.\(n)", gv)
+                names.append("grad.\(n)")
+            }
+        }
+        gradientNames = names
+        executor = Executor(try Compiler.compile(graph))
+    }
+
+    public func run(_ bindings: [String: Tensor]) throws -> [String: Tensor] {
+        try executor.run(bindings)
+    }
+}
