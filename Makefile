@@ -24,7 +24,7 @@ build: setup
 	$(SWIFT) build $(CONFIG)
 
 test: build
-	$(SWIFT) test $(CONFIG) --parallel --num-workers 2
+	$(SWIFT) test $(CONFIG) --disable-swift-testing
 	@if [ -f $(GOLDEN) ]; then .build/release/samdg check-golden $(GOLDEN) --group ops; \
 	  else echo "check-golden: $(GOLDEN) not found, skipped"; fi
 

@@ -2,14 +2,23 @@ import Foundation
 import Kernels
 import Tensor
 
-/// Runs a `Plan`: binds named tensors, allocates each result, runs the steps in order and frees
-/// buffers after their last use. Optional per-step timing feeds the profiler.
+/// Runs a `Plan`: binds named tensors, runs the steps in order and recycles buffers.
+///
+/// Buffers: a step's result takes a buffer of the same size from the free pool when one is there
+/// (no zero fill: every kernel writes its whole result). A buffer returns to the pool when the
+/// last slot that references it (a `reshape` result is a view sharing its operand's buffer) has
+/// been released. Output buffers are handed to the caller; at the next run, those the caller no
+/// longer holds (uniquely referenced by the executor) return to the pool, so results stay valid
+/// as long as they are kept. The pool lives as long as the executor: a plan is planned once and
+/// run many times.
 public final class Executor {
     public let plan: Plan
     /// Accumulated seconds and calls per step index (when profiling).
     public private(set) var stepTimes: [Double]
     public private(set) var stepCalls: [Int]
     public var profiling = false
+    private var pool: [Int: [Storage]] = [:]
+    private var lastOutputs: [Storage] = []
 
     public init(_ plan: Plan) {
         self.plan = plan
@@ -17,8 +26,12 @@ public final class Executor {
         stepCalls = [Int](repeating: 0, count: plan.steps.count)
     }
 
+    /// Bytes currently parked in the pool (for memory reports).
+    public var pooledBytes: Int { pool.reduce(0) { $0 + $1.key * $1.value.count } }
+
     /// Runs the plan. `bindings` must hold every bound name with exactly its slot's shape.
     public func run(_ bindings: [String: Tensor]) throws -> [String: Tensor] {
+        reclaimOutputs()
         var slots = [Tensor?](repeating: nil, count: plan.slotShapes.count)
         for (name, slot) in plan.bindings {
             guard let t = bindings[name] else {
@@ -30,6 +43,8 @@ public final class Executor {
             slots[slot] = t.toFloat32()
         }
         let keep = Set(plan.outputs.map(\.slot))
+        var refs: [ObjectIdentifier: Int] = [:]   // live slots per executor-owned buffer
+        var owned: [ObjectIdentifier: Storage] = [:]
         for (i, step) in plan.steps.enumerated() {
             let args = step.args.map { slots[$0]! }
             let shape = plan.slotShapes[step.out]
@@ -37,7 +52,15 @@ public final class Executor {
             if case .reshape = step.kernel {
                 out = args[0].reshaped(shape)
             } else {
-                out = Tensor(zeros: shape)
+                let bytes = ShapeMath.count(shape) * 4
+                let storage: Storage
+                if var free = pool[bytes], let s = free.popLast() {
+                    pool[bytes] = free; storage = s
+                } else {
+                    storage = Storage(byteCount: bytes, zeroed: false)
+                }
+                owned[ObjectIdentifier(storage)] = storage
+                out = Tensor(shape: shape, dtype: .float32, storage: storage)
                 if profiling {
                     let t0 = DispatchTime.now().uptimeNanoseconds
                     step.kernel.run(args, out)
@@ -48,10 +71,33 @@ public final class Executor {
                 }
             }
             slots[step.out] = out
-            for r in step.release where !keep.contains(r) { slots[r] = nil }
+            let id = ObjectIdentifier(out.storage)
+            if owned[id] != nil { refs[id, default: 0] += 1 }
+            for r in step.release where !keep.contains(r) {
+                guard let t = slots[r] else { continue }
+                slots[r] = nil
+                let rid = ObjectIdentifier(t.storage)
+                guard let c = refs[rid] else { continue }
+                if c <= 1 {
+                    refs[rid] = nil
+                    if let s = owned.removeValue(forKey: rid) { pool[s.byteCount, default: []].append(s) }
+                } else { refs[rid] = c - 1 }
+            }
         }
         var result: [String: Tensor] = [:]
         for (name, slot) in plan.outputs { result[name] = slots[slot]! }
+        lastOutputs = plan.outputs.compactMap { owned[ObjectIdentifier(slots[$0.slot]!.storage)] }
         return result
+    }
+
+    /// Returns to the pool the previous run's output buffers that nobody else holds any more.
+    private func reclaimOutputs() {
+        var outs = lastOutputs
+        lastOutputs = []
+        var seen = Set<ObjectIdentifier>()
+        while var s = outs.popLast() {
+            guard seen.insert(ObjectIdentifier(s)).inserted else { continue }
+            if isKnownUniquelyReferenced(&s) { pool[s.byteCount, default: []].append(s) }
+        }
     }
 }

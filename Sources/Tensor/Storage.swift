@@ -3,10 +3,12 @@ public final class Storage: @unchecked Sendable {
     public let raw: UnsafeMutableRawPointer
     public let byteCount: Int
 
-    public init(byteCount: Int) {
+    /// Allocates `byteCount` bytes; zero-filled unless `zeroed` is false (for kernel outputs that
+    /// overwrite every element).
+    public init(byteCount: Int, zeroed: Bool = true) {
         self.byteCount = byteCount
         raw = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 64), alignment: 64)
-        raw.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 64))
+        if zeroed { raw.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 64)) }
     }
 
     deinit { raw.deallocate() }

@@ -15,6 +15,13 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         storage = Storage(byteCount: ShapeMath.count(shape) * dtype.size)
     }
 
+    /// A tensor whose contents are unspecified until written (kernel outputs).
+    public init(uninitialized shape: [Int], dtype: DType = .float32) {
+        self.dtype = dtype
+        self.shape = shape
+        storage = Storage(byteCount: ShapeMath.count(shape) * dtype.size, zeroed: false)
+    }
+
     public init(shape: [Int], dtype: DType, storage: Storage) {
         precondition(storage.byteCount >= ShapeMath.count(shape) * dtype.size, "storage too small")
         self.dtype = dtype

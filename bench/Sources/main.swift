@@ -1,1 +1,91 @@
-print("bench")
+// samdg-bench: engine kernels against in-run baselines (ratios, not absolute times).
+//
+//   matmul   engine plan (Graph → Plan → Executor → cblas_sgemm) vs raw cblas_sgemm, 1024³ and 2048³
+//   relu/add SIMD elementwise kernels through the engine vs a plain memory copy of the same bytes
+//
+// Usage: samdg-bench [--threads N] [--json PATH]
+import CBLAS
+import Compiler
+import Foundation
+import Graph
+import Kernels
+import Runtime
+import Tensor
+
+func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
+
+/// Median seconds of `body` over `repeats` runs after `warmup` runs.
+func timeit(warmup: Int = 2, repeats: Int = 7, _ body: () throws -> Void) rethrows -> (median: Double, min: Double, max: Double) {
+    for _ in 0..<warmup { try body() }
+    var ts: [Double] = []
+    for _ in 0..<repeats { let t0 = now(); try body(); ts.append(now() - t0) }
+    ts.sort()
+    return (ts[ts.count / 2], ts.first!, ts.last!)
+}
+
+var threads = 2
+var jsonPath: String? = nil
+var it = CommandLine.arguments.dropFirst().makeIterator()
+while let a = it.next() {
+    switch a {
+    case "--threads": threads = Int(it.next() ?? "2") ?? 2
+    case "--json": jsonPath = it.next()
+    default: FileHandle.standardError.write("unknown argument \(a)\n".data(using: .utf8)!); exit(2)
+    }
+}
+Parallel.configure(threads: threads)
+var results: [[String: Any]] = []
+func random(_ shape: [Int]) -> Tensor {
+    var s: UInt64 = 12345
+    return Tensor(shape: shape, (0..<ShapeMath.count(shape)).map { _ in
+        s = s &* 6364136223846793005 &+ 1442695040888963407
+        return Float(Int64(bitPattern: s >> 11) % 2000) / 1000 - 1
+    })
+}
+
+print("samdg-bench: \(threads) threads, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: max(n, s.count), withPad: " ", startingAt: 0) }
+print(pad("workload", 24) + pad("engine", 15) + pad("baseline", 15) + "ratio")
+
+for n in [1024, 2048] {
+    let a = random([n, n]), b = random([n, n])
+    let g = Graph()
+    g.output("y", try g.matmul(g.input("a", [n, n]), g.input("b", [n, n])))
+    let ex = Executor(try Compiler.compile(g))
+    let c = Tensor(zeros: [n, n])
+    let flops = 2.0 * Double(n * n * n)
+    let raw = timeit {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a.ptr, Int32(n),
+                    b.ptr, Int32(n), 0, c.ptr, Int32(n))
+    }
+    let eng = try timeit { _ = try ex.run(["a": a, "b": b]) }
+    let ge = flops / eng.median / 1e9, gr = flops / raw.median / 1e9
+    print(pad("matmul \(n)³", 24) + String(format: "%7.1f GF/s   %7.1f GF/s   %5.1f%%", ge, gr, 100 * ge / gr))
+    results.append(["workload": "matmul_\(n)", "engine_gflops": ge, "sgemm_gflops": gr, "ratio": ge / gr])
+}
+
+let count = 1 << 24   // 64 MiB per operand: far beyond the caches, so both sides are memory-bound
+let x = random([count]), y2 = random([count])
+let dst = Tensor(zeros: [count])
+let copy = timeit(repeats: 9) { dst.ptr.update(from: x.ptr, count: count) }
+let copyGBs = Double(2 * count * 4) / copy.median / 1e9   // read + write
+for (name, build, bytes) in [
+    ("relu (1 in, 1 out)", { (g: Graph) throws -> Value in try g.relu(g.input("x", [count])) }, 2 * count * 4),
+    ("add (2 in, 1 out)", { (g: Graph) throws -> Value in try g.add(g.input("x", [count]), g.input("y", [count])) }, 3 * count * 4),
+] as [(String, (Graph) throws -> Value, Int)] {
+    let g = Graph()
+    g.output("out", try build(g))
+    let ex = Executor(try Compiler.compile(g))
+    var bind = ["x": x]
+    if g.inputValue("y") != nil { bind["y"] = y2 }
+    let t = try timeit(repeats: 9) { _ = try ex.run(bind) }
+    let gbs = Double(bytes) / t.median / 1e9
+    print(pad(name, 24) + String(format: "%7.1f GB/s   %7.1f GB/s   %5.1f%%", gbs, copyGBs, 100 * gbs / copyGBs))
+    results.append(["workload": name, "engine_GBps": gbs, "memcpy_GBps": copyGBs, "ratio": gbs / copyGBs])
+}
+
+if let jsonPath {
+    let data = try JSONSerialization.data(withJSONObject: ["threads": threads, "results": results], options: [.prettyPrinted, .sortedKeys])
+    try AtomicFile.write(data, to: jsonPath)
+    print("wrote \(jsonPath)")
+}
