@@ -28,12 +28,16 @@ let package = Package(
 
         .target(name: "Tensor", swiftSettings: fast),
         .target(name: "Primitives", swiftSettings: fast),
-        .target(name: "Graph", dependencies: ["Tensor", "Primitives"], swiftSettings: fast),
-        .target(name: "Kernels", dependencies: ["Tensor", "Primitives", "CBLAS"], swiftSettings: fast),
+        // protoc-c output for proto/samdg_graph.proto (regenerate: Sources/GraphProto/README.md).
+        .target(name: "GraphProto", dependencies: ["CProtobufC"]),
+        .target(name: "Graph", dependencies: ["Tensor", "Primitives", "GraphProto"], swiftSettings: fast),
+        // Streaming-store helpers the Swift SIMD types cannot express (header-only C).
+        .target(name: "CSIMD"),
+        .target(name: "Kernels", dependencies: ["Tensor", "Primitives", "CBLAS", "CSIMD"], swiftSettings: fast),
+        .target(name: "Datasets", dependencies: ["Tensor", "Kernels"], swiftSettings: fast),
         .target(name: "Runtime", dependencies: ["Tensor", "Kernels"], swiftSettings: fast),
         .target(name: "Compiler", dependencies: ["Graph", "Runtime"], swiftSettings: fast),
         .target(name: "Train", dependencies: ["Graph", "Compiler", "Runtime"], swiftSettings: fast),
-        .target(name: "GoldenCheck", dependencies: ["Train", "Tensor"], swiftSettings: fast),
         .executableTarget(name: "samdg", dependencies: [
             "GoldenCheck", "Train",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -45,9 +49,12 @@ let package = Package(
                 path: "Tests/TestSupport", swiftSettings: fast),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "GraphTests", dependencies: ["Graph", "TestSupport"], swiftSettings: fast),
+        .testTarget(name: "SerializationTests", dependencies: ["Graph", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "KernelTests", dependencies: ["Kernels", "Compiler", "Runtime", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "GradientTests", dependencies: ["Graph", "Compiler", "Runtime", "Train", "TestSupport"], swiftSettings: fast),
+        .testTarget(name: "TrainTests", dependencies: ["Train", "Graph", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "GoldenTests", dependencies: ["GoldenCheck", "TestSupport"], swiftSettings: fast),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"], swiftSettings: fast),
     ],
     swiftLanguageModes: [.v5]
 )

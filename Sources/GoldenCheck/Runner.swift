@@ -7,6 +7,7 @@ public enum GoldenRunner {
     /// Evaluators by group; each returns nil for an op it does not know (UNSUPPORTED).
     nonisolated(unsafe) public static var evaluators: [String: (GoldenCase) throws -> [Comparison]?] = [
         "ops": OpCases.evaluate,
+        "prep": PrepCases.evaluate,
     ]
 
     public struct Summary { public var passed = 0, failed = 0 }

@@ -6,6 +6,12 @@ struct ShapeError: Error { let message: String; init(_ m: String) { message = m 
 
 extension Op {
     /// The result shape for these operand shapes, or a `ShapeError` saying what was expected.
+    private func checkGeometry(_ g: ConvGeometry) throws {
+        if g.strideH < 1 || g.strideW < 1 || g.dilationH < 1 || g.dilationW < 1 || g.groups < 1 || g.padH < 0 || g.padW < 0 {
+            throw ShapeError("geometry \(g): strides, dilations and groups must be positive, padding non-negative")
+        }
+    }
+
     func inferShape(_ s: [[Int]]) throws -> [Int] {
         if let n = arity, s.count != n { throw ShapeError("expected \(n) operands, got \(s.count)") }
         func need(_ cond: Bool, _ msg: @autoclosure () -> String) throws { if !cond { throw ShapeError(msg()) } }
@@ -40,6 +46,7 @@ extension Op {
             try need(ShapeMath.broadcast(s[0], shape) == shape, "cannot broadcast to \(ShapeMath.describe(shape))")
             return shape
         case .reshape(let shape):
+            try need(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(ShapeMath.describe(shape))")
             try need(ShapeMath.count(shape) == ShapeMath.count(s[0]),
                      "reshape to \(ShapeMath.describe(shape)) changes the element count")
             return shape
@@ -58,6 +65,7 @@ extension Op {
         case .sliceBackward(let starts, let steps, let inputShape):
             let r = inputShape.count
             try need(s[0].count == r && starts.count == r && steps.count == r, "rank mismatch")
+            try need(steps.allSatisfy { $0 > 0 } && starts.allSatisfy { $0 >= 0 }, "steps must be positive and starts non-negative")
             for i in 0..<r {
                 try need(starts[i] + (s[0][i] - 1) * steps[i] < inputShape[i] || s[0][i] == 0,
                          "axis \(i): slice does not fit in \(inputShape[i])")
@@ -97,6 +105,7 @@ extension Op {
             }
             return batch + [m, n]
         case .conv2d(let g):
+            try checkGeometry(g)
             let x = s[0], w = s[1]
             try need(x.count == 4 && w.count == 4, "conv2d needs NCHW input and OIHW weight")
             try need(g.groups >= 1 && x[1] % g.groups == 0 && w[0] % g.groups == 0, "channels not divisible by groups \(g.groups)")
@@ -106,6 +115,7 @@ extension Op {
             try need(oh > 0 && ow > 0, "output would be empty")
             return [x[0], w[0], oh, ow]
         case .conv2dBackwardInput(let g, let xs):
+            try checkGeometry(g)
             let dy = s[0], w = s[1]
             try need(xs.count == 4 && dy.count == 4 && w.count == 4, "rank 4 expected")
             try need(dy[1] == w[0] && w[1] * g.groups == xs[1] && dy[0] == xs[0], "weight/channels mismatch")
@@ -116,20 +126,28 @@ extension Op {
         case .conv2dBackwardWeight(let g, let ws):
             let x = s[0], dy = s[1]
             try need(x.count == 4 && dy.count == 4 && ws.count == 4, "rank 4 expected")
+            try checkGeometry(g)
             try need(dy[1] == ws[0] && ws[1] * g.groups == x[1] && dy[0] == x[0], "weight/channels mismatch")
+            let oh = ConvGeometry.outExtent(x[2], kernel: ws[2], stride: g.strideH, pad: g.padH, dilation: g.dilationH)
+            let ow = ConvGeometry.outExtent(x[3], kernel: ws[3], stride: g.strideW, pad: g.padW, dilation: g.dilationW)
+            try need(oh == dy[2] && ow == dy[3], "dy spatial \(dy[2])x\(dy[3]) does not match the convolution output \(oh)x\(ow)")
             return ws
         case .maxPool2d(let p):
             let x = s[0]
             try need(x.count == 4, "NCHW expected")
+            try need(p.kernel >= 1 && p.stride >= 1 && p.padding >= 0, "kernel and stride must be positive")
             try need(p.padding * 2 <= p.kernel, "padding must be at most half the kernel")
             let oh = (x[2] + 2 * p.padding - p.kernel) / p.stride + 1
             let ow = (x[3] + 2 * p.padding - p.kernel) / p.stride + 1
             return [x[0], x[1], oh, ow]
-        case .maxPool2dBackward:
+        case .maxPool2dBackward(let p):
             try need(s[0].count == 4 && s[1].count == 4, "NCHW expected")
+            let pooled = try Op.maxPool2d(p).inferShape([s[0]])
+            try need(pooled == s[1], "dy \(ShapeMath.describe(s[1])) does not match the pooled shape \(ShapeMath.describe(pooled))")
             return s[0]
         case .adaptiveAvgPool2d(let h, let w):
             try need(s[0].count == 4, "NCHW expected")
+            try need(h >= 1 && w >= 1, "output size must be positive")
             return [s[0][0], s[0][1], h, w]
         case .adaptiveAvgPool2dBackward(let xs):
             try need(s[0].count == 4 && xs.count == 4 && Array(xs.prefix(2)) == Array(s[0].prefix(2)), "NCHW mismatch")

@@ -40,6 +40,14 @@ public enum BinaryKernels {
         let rows = ShapeMath.count(shape) / inner
         let pa = UnsafePointer(a.ptr), pb = UnsafePointer(b.ptr), py = y.ptr
         let outerShape = Array(shape.dropLast()), oa = Array(sa.dropLast()), ob = Array(sb.dropLast())
+        if r == 1 && ia == 1 && ib == 1 {
+            // same shapes: one flat loop, split over threads, streamed when large
+            let stream = inner * 4 >= streamingThresholdBytes
+            Parallel.forChunks(inner) { range in
+                writeLoop(py, range, stream: stream, { op(f, load16(pa + $0), load16(pb + $0)) }, { op(f, pa[$0], pb[$0]) })
+            }
+            return
+        }
         Parallel.forChunks(rows, grain: max(1, (1 << 15) / max(inner, 1))) { range in
             for row in range {
                 var offA = 0, offB = 0, rem = row

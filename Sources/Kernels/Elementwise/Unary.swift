@@ -52,29 +52,28 @@ public enum UnaryKernels {
     }
 
     public static func apply(_ f: UnaryFn, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int) {
+        let stream = n * 4 >= streamingThresholdBytes
+        let vector = forward(f, V(repeating: 1)) != nil
         Parallel.forChunks(n) { r in
-            var i = r.lowerBound
-            if forward(f, V(repeating: 1)) != nil {
-                while i + 16 <= r.upperBound {
-                    store16(forward(f, load16(x + i))!, y + i)
-                    i += 16
-                }
+            if vector {
+                writeLoop(y, r, stream: stream, { forward(f, load16(x + $0))! }, { Float(f.reference(Double(x[$0]))) })
+            } else {
+                for i in r { y[i] = Float(f.reference(Double(x[i]))) }
             }
-            while i < r.upperBound { y[i] = Float(f.reference(Double(x[i]))); i += 1 }
         }
     }
 
     public static func gradient(_ f: UnaryFn, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                                 dx: UnsafeMutablePointer<Float>, count n: Int) {
+        let stream = n * 4 >= streamingThresholdBytes
+        let vector = backward(f, V(repeating: 1), V(repeating: 1)) != nil
         Parallel.forChunks(n) { r in
-            var i = r.lowerBound
-            if backward(f, V(repeating: 1), V(repeating: 1)) != nil {
-                while i + 16 <= r.upperBound {
-                    store16(backward(f, load16(x + i), load16(dy + i))!, dx + i)
-                    i += 16
-                }
+            if vector {
+                writeLoop(dx, r, stream: stream, { backward(f, load16(x + $0), load16(dy + $0))! },
+                          { dy[$0] * Float(f.referenceDerivative(Double(x[$0]))) })
+            } else {
+                for i in r { dx[i] = dy[i] * Float(f.referenceDerivative(Double(x[i]))) }
             }
-            while i < r.upperBound { dx[i] = dy[i] * Float(f.referenceDerivative(Double(x[i]))); i += 1 }
         }
     }
 }

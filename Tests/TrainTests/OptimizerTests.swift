@@ -1,0 +1,71 @@
+import Graph
+import Tensor
+import TestSupport
+import Train
+import XCTest
+
+final class OptimizerTests: XCTestCase {
+    /// Hand-worked SGD with momentum 0.9, weight decay 0.1, lr 0.5 (PyTorch: buf = g at step 1,
+    /// then buf = μ·buf + g; p -= lr·buf; g includes wd·p).
+    func testSGDMomentumByHand() throws {
+        let p = Tensor(shape: [2], [1, -2])
+        let opt = SGD(lr: 0.5, momentum: 0.9, weightDecay: 0.1)
+        try opt.step([("p", p)], [Tensor(shape: [2], [0.5, 0.5])])
+        // g = [0.5 + 0.1, 0.5 - 0.2] = [0.6, 0.3]; p = [1 - 0.3, -2 - 0.15]
+        XCTAssertEqual(p.scalars[0], 0.7, accuracy: 1e-6); XCTAssertEqual(p.scalars[1], -2.15, accuracy: 1e-6)
+        try opt.step([("p", p)], [Tensor(shape: [2], [0, 0])])
+        // g = [0.07, -0.215]; buf = [0.54 + 0.07, 0.27 - 0.215]; p -= 0.5·buf
+        XCTAssertEqual(p.scalars[0], 0.7 - 0.5 * 0.61, accuracy: 1e-6)
+        XCTAssertEqual(p.scalars[1], -2.15 - 0.5 * 0.055, accuracy: 1e-6)
+    }
+
+    /// Adam's first step moves each coordinate by lr·sign(g) (bias correction makes m̂/√v̂ = ±1).
+    func testAdamFirstStepIsSignStep() throws {
+        let p = Tensor(shape: [3], [0, 0, 0])
+        try Adam(lr: 0.1).step([("p", p)], [Tensor(shape: [3], [3, -0.01, 200])])
+        for (v, e) in zip(p.scalars, [-0.1, 0.1, -0.1] as [Float]) { XCTAssertEqual(v, e, accuracy: 1e-6) }
+    }
+
+    func testNonFiniteGradientIsNamed() {
+        let p = Tensor(shape: [1], [0])
+        XCTAssertThrowsError(try Adam().step([("decoder.w", p)], [Tensor(shape: [1], [.nan])])) {
+            XCTAssertTrue("\($0)".contains("decoder.w") && "\($0)".contains("nan"), "\($0)")
+        }
+        XCTAssertThrowsError(try Adam().step([("w", p)], [Tensor(shape: [2], [0, 0])])) {
+            XCTAssertTrue("\($0)".contains("gradient shape [2]"), "\($0)")
+        }
+    }
+
+    /// Linear regression to a known weight: the trainer drives the loss down and reaches it.
+    func testTrainerFitsLinearRegression() throws {
+        var rng = SeededRNG(seed: 3)
+        let g = Graph()
+        let x = g.input("x", [16, 3]), t = g.input("t", [16, 1])
+        let w = g.parameter("w", [1, 3])
+        g.output("loss", try g.meanAll(g.square(g.sub(g.linear(x, w), t))))
+        let trainer = try Trainer(graph: g, loss: "loss", parameters: ["w": Tensor(zeros: [1, 3])], trainable: ["w"],
+                                  optimizer: SGD(lr: 0.1, momentum: 0.5))
+        let truth: [Float] = [0.5, -1, 2]
+        var losses: [Float] = []
+        for _ in 0..<200 {
+            let xb = rng.tensor([16, 3])
+            let tb = Tensor(shape: [16, 1], (0..<16).map { r in (0..<3).reduce(0) { $0 + xb.floats[r * 3 + $1] * truth[$1] } })
+            losses.append(try trainer.step(["x": xb, "t": tb]))
+        }
+        XCTAssertLessThan(losses.last!, 1e-4 * losses.first!)
+        for (a, b) in zip(trainer.parameters["w"]!.scalars, truth) { XCTAssertEqual(a, b, accuracy: 1e-3) }
+    }
+
+    func testTrainerRejectsNaNLoss() throws {
+        let g = Graph()
+        let x = g.input("x", [2]), w = g.parameter("w", [2])
+        g.output("loss", try g.sumAll(g.log(g.mul(x, w))))
+        let trainer = try Trainer(graph: g, loss: "loss", parameters: ["w": Tensor(shape: [2], [1, 1])], trainable: ["w"], optimizer: Adam())
+        XCTAssertThrowsError(try trainer.step(["x": Tensor(shape: [2], [-1, 1])])) {
+            XCTAssertTrue("\($0)".contains("trainer step 1") && "\($0)".contains("nan"), "\($0)")
+        }
+        XCTAssertThrowsError(try Trainer(graph: g, loss: "loss", parameters: ["w": Tensor(zeros: [3])], trainable: ["w"], optimizer: Adam())) {
+            XCTAssertTrue("\($0)".contains("\"w\"") && "\($0)".contains("[3]"), "\($0)")
+        }
+    }
+}
