@@ -38,6 +38,7 @@ let package = Package(
         .target(name: "Runtime", dependencies: ["Tensor", "Kernels"], swiftSettings: fast),
         .target(name: "Compiler", dependencies: ["Graph", "Runtime"], swiftSettings: fast),
         .target(name: "Train", dependencies: ["Graph", "Compiler", "Runtime"], swiftSettings: fast),
+        .target(name: "GoldenCheck", dependencies: ["Train", "Tensor", "Datasets"], swiftSettings: fast),
         .executableTarget(name: "samdg", dependencies: [
             "GoldenCheck", "Train",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
