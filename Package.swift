@@ -16,6 +16,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
     ],
     targets: [
         // System libraries (Debian -dev packages, found through pkg-config).
@@ -38,7 +39,8 @@ let package = Package(
         .target(name: "Runtime", dependencies: ["Tensor", "Kernels"], swiftSettings: fast),
         .target(name: "Compiler", dependencies: ["Graph", "Runtime"], swiftSettings: fast),
         .target(name: "Train", dependencies: ["Graph", "Compiler", "Runtime"], swiftSettings: fast),
-        .target(name: "GoldenCheck", dependencies: ["Train", "Tensor", "Datasets"], swiftSettings: fast),
+        .target(name: "Models", dependencies: ["Graph", "Tensor", .product(name: "ZIPFoundation", package: "ZIPFoundation")], swiftSettings: fast),
+        .target(name: "GoldenCheck", dependencies: ["Train", "Tensor", "Datasets", "Models"], swiftSettings: fast),
         .executableTarget(name: "samdg", dependencies: [
             "GoldenCheck", "Train",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -46,7 +48,7 @@ let package = Package(
         .executableTarget(name: "samdg-bench", dependencies: ["Compiler", "Runtime", "Kernels", "CBLAS"],
                           path: "bench/Sources", swiftSettings: fast),
 
-        .target(name: "TestSupport", dependencies: ["Tensor", "Graph", "Compiler", "Runtime"],
+        .target(name: "TestSupport", dependencies: ["Tensor", "Graph", "Compiler", "Runtime", "Train"],
                 path: "Tests/TestSupport", swiftSettings: fast),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "GraphTests", dependencies: ["Graph", "TestSupport"], swiftSettings: fast),
@@ -56,6 +58,7 @@ let package = Package(
         .testTarget(name: "TrainTests", dependencies: ["Train", "Graph", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "GoldenTests", dependencies: ["GoldenCheck", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"], swiftSettings: fast),
+        .testTarget(name: "PthTests", dependencies: ["Models", "TestSupport"], swiftSettings: fast),
     ],
     swiftLanguageModes: [.v5]
 )

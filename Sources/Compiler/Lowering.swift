@@ -50,6 +50,7 @@ public enum Compiler {
         case .binary(let f): return .binary(f)
         case .reduce(let f, let axes, _): return .reduce(f, axes: axes)
         case .softmax(let a): return .softmax(axis: a)
+        case .softmaxGrad(let a): return .softmaxGrad(axis: a)
         case .broadcast: return .broadcast
         case .reshape: return .reshape
         case .permute(let p): return .permute(p)

@@ -36,6 +36,17 @@ public struct GoldenCase {
         self.root = root
     }
 
+    /// A path relative to the manifest's folder, made absolute.
+    public func resolve(_ rel: String) -> String {
+        rel.hasPrefix("/") ? rel : (root as NSString).appendingPathComponent(rel)
+    }
+
+    /// The path stored under `key` in the case (e.g. "weights"), resolved.
+    public func path(_ key: String) throws -> String {
+        guard let p = raw[key] as? String else { throw SamdgError("case \(name)", "\"\(key)\" missing; expected a path") }
+        return resolve(p)
+    }
+
     /// Loads a `.npy` named by the case.
     public func load(_ rel: String) throws -> Tensor {
         try NPY.read((root as NSString).appendingPathComponent(rel))

@@ -8,6 +8,7 @@ public enum GoldenRunner {
     nonisolated(unsafe) public static var evaluators: [String: (GoldenCase) throws -> [Comparison]?] = [
         "ops": OpCases.evaluate,
         "prep": PrepCases.evaluate,
+        "models": ModelCases.evaluate,
     ]
 
     public struct Summary { public var passed = 0, failed = 0 }

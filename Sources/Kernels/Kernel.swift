@@ -11,6 +11,7 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
     case binary(BinaryFn)
     case reduce(ReduceFn, axes: [Int])
     case softmax(axis: Int)
+    case softmaxGrad(axis: Int)
     /// a view of the operand with the result's shape (no data moves)
     case reshape
     case broadcast
@@ -34,13 +35,32 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        case .fill(let v): return "fill(\(v))"
         case .unary(let f): return f.name
         case .unaryGrad(let f): return "\(f.name)_grad"
         case .binary(let f): return f.rawValue
         case .reduce(let f, let a): return "reduce_\(f.rawValue)\(a)"
-        default:
-            let s = "\(self)"
-            return String(s.prefix(while: { $0 != "(" }))
+        case .softmax(let a): return "softmax(\(a))"
+        case .softmaxGrad(let a): return "softmax_grad(\(a))"
+        case .reshape: return "reshape"
+        case .broadcast: return "broadcast"
+        case .permute(let p): return "permute\(p)"
+        case .slice: return "slice"
+        case .sliceBackward: return "slice_backward"
+        case .pad: return "pad"
+        case .concat(let a): return "concat(\(a))"
+        case .gatherRows: return "gather_rows"
+        case .scatterAddRows: return "scatter_add_rows"
+        case .matmul(let a, let b): return "matmul\(a ? "ᵀ" : "")\(b ? "·ᵀ" : "")"
+        case .conv2d(let g): return "conv2d(\(g))"
+        case .conv2dBackwardInput(let g): return "conv2d_backward_input(\(g))"
+        case .conv2dBackwardWeight(let g): return "conv2d_backward_weight(\(g))"
+        case .maxPool2d: return "max_pool2d"
+        case .maxPool2dBackward: return "max_pool2d_backward"
+        case .adaptiveAvgPool2d: return "adaptive_avg_pool2d"
+        case .adaptiveAvgPool2dBackward: return "adaptive_avg_pool2d_backward"
+        case .resize: return "resize"
+        case .resizeBackward: return "resize_backward"
         }
     }
 
@@ -53,6 +73,7 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .binary(let f): BinaryKernels.apply(f, args[0], args[1], out)
         case .reduce(let f, let axes): ReduceKernels.apply(f, axes: axes, args[0], out)
         case .softmax(let a): SoftmaxKernel.apply(axis: a, args[0], out)
+        case .softmaxGrad(let a): SoftmaxKernel.backward(axis: a, y: args[0], dy: args[1], out)
         case .reshape: out.ptr.update(from: args[0].ptr, count: out.count)
         case .broadcast: LayoutKernels.broadcast(args[0], out)
         case .permute(let p): LayoutKernels.permute(args[0], p, out)

@@ -26,6 +26,20 @@ public final class Executor {
         stepCalls = [Int](repeating: 0, count: plan.steps.count)
     }
 
+    /// The `top` slowest steps so far, one line each (kernel, seconds, calls, origin).
+    public func profileReport(top: Int = 15) -> String {
+        let total = stepTimes.reduce(0, +)
+        let order = stepTimes.indices.sorted { stepTimes[$0] > stepTimes[$1] }.prefix(top)
+        var s = String(format: "total %.3fs over %d steps\n", total, plan.steps.count)
+        for i in order {
+            let st = plan.steps[i]
+            s += String(format: "%8.3fs %5.1f%%  %@  %@ -> %@  # %@\n", stepTimes[i], 100 * stepTimes[i] / max(total, 1e-12),
+                        "\(st.kernel)" as NSString, st.args.map { ShapeMath.describe(plan.slotShapes[$0]) }.joined(separator: ", ") as NSString,
+                        ShapeMath.describe(plan.slotShapes[st.out]) as NSString, st.origin as NSString)
+        }
+        return s
+    }
+
     /// Bytes currently parked in the pool (for memory reports).
     public var pooledBytes: Int { pool.reduce(0) { $0 + $1.key * $1.value.count } }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Compiler
 import Graph
 import Runtime
@@ -45,6 +46,10 @@ public final class Session {
     }
 
     public func run(_ bindings: [String: Tensor]) throws -> [String: Tensor] {
-        try executor.run(bindings)
+        let profile = ProcessInfo.processInfo.environment["SAMDG_PROFILE"] != nil
+        executor.profiling = profile
+        let out = try executor.run(bindings)
+        if profile { FileHandle.standardError.write(executor.profileReport().data(using: .utf8)!) }
+        return out
     }
 }

@@ -87,6 +87,7 @@ enum Fixtures {
         }
         g.currentLabel = nil
         outs.append(try g.softmax(x, axis: 0))
+        outs.append(try g.add(.softmaxGrad(axis: -1), [x, dy]))
         outs.append(try g.concat([x, dy, x], axis: -1))
         outs.append(try g.pad(x, low: [1, -1], high: [0, 2], value: 0.5))
         outs.append(try g.permute(x, [1, 0]))
@@ -146,6 +147,7 @@ enum Fixtures {
         case .binary: return "binary"
         case .reduce: return "reduce"
         case .softmax: return "softmax"
+        case .softmaxGrad: return "softmaxGrad"
         case .broadcast: return "broadcast"
         case .reshape: return "reshape"
         case .permute: return "permute"
@@ -167,7 +169,7 @@ enum Fixtures {
         case .resizeBackward: return "resizeBackward"
         }
     }
-    static let opCaseCount = 27
+    static let opCaseCount = 28
 
     /// Same idea for unary functions (parameters dropped).
     static func unaryName(_ f: UnaryFn) -> String {

@@ -60,7 +60,7 @@ extension Graph {
             return []
         case .unary, .unaryGrad, .binary:
             return try vjpElementwise(node, out: out, dy: dy, needs: needs)
-        case .reduce, .softmax:
+        case .reduce, .softmax, .softmaxGrad:
             return try vjpReduction(node, out: out, dy: dy)
         case .broadcast, .reshape, .permute, .slice, .sliceBackward, .pad, .concat:
             return try vjpLayout(node, out: out, dy: dy, needs: needs)

@@ -35,6 +35,8 @@ public final class Graph: @unchecked Sendable {
     public private(set) var outputs: [(name: String, value: Value)] = []
     /// Label given to nodes created from now on (set by model builders for error messages).
     public var currentLabel: String?
+    /// Memo of `zeroSumAxes` (nodes never change once added).
+    var zeroSumCache: [Int: Set<Int>] = [:]
 
     public init() {}
 

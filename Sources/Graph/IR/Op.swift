@@ -29,6 +29,8 @@ public enum Op: Hashable, Sendable {
     // reduction
     case reduce(ReduceFn, axes: [Int], keepDims: Bool)
     case softmax(axis: Int)
+    /// (y, dy) → dx of a softmax whose result is y: y·(dy − Σ dy·y); zero-sum along `axis`
+    case softmaxGrad(axis: Int)
 
     // layout
     case broadcast(shape: [Int])
@@ -75,6 +77,7 @@ public enum Op: Hashable, Sendable {
         case .binary(let f): return f.rawValue
         case .reduce(let f, _, _): return "reduce_\(f.rawValue)"
         case .softmax: return "softmax"
+        case .softmaxGrad: return "softmax_grad"
         case .broadcast: return "broadcast"
         case .reshape: return "reshape"
         case .permute: return "permute"
@@ -104,7 +107,7 @@ public enum Op: Hashable, Sendable {
         case .unary, .reduce, .softmax, .broadcast, .reshape, .permute, .slice, .sliceBackward, .pad,
              .maxPool2d, .adaptiveAvgPool2d, .adaptiveAvgPool2dBackward, .resize, .resizeBackward,
              .gatherRows, .scatterAddRows: return 1
-        case .unaryGrad, .binary, .matmul, .conv2d, .conv2dBackwardInput, .conv2dBackwardWeight,
+        case .unaryGrad, .binary, .softmaxGrad, .matmul, .conv2d, .conv2dBackwardInput, .conv2dBackwardWeight,
              .maxPool2dBackward: return 2
         case .concat: return nil
         }
@@ -121,7 +124,7 @@ public enum Op: Hashable, Sendable {
         case .unary, .unaryGrad, .binary, .constant: return .elementwise
         case .broadcast: return .broadcast
         case .reshape, .permute, .slice, .sliceBackward, .pad, .concat, .gatherRows, .scatterAddRows: return .injective
-        case .reduce, .softmax: return .reduction
+        case .reduce, .softmax, .softmaxGrad: return .reduction
         case .matmul, .conv2d, .conv2dBackwardInput, .conv2dBackwardWeight: return .outElementwiseFusable
         case .input, .parameter, .maxPool2d, .maxPool2dBackward, .adaptiveAvgPool2d,
              .adaptiveAvgPool2dBackward, .resize, .resizeBackward: return .opaque

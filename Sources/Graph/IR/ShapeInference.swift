@@ -42,6 +42,10 @@ extension Op {
         case .softmax(let axis):
             try need(ShapeMath.axis(axis, rank: s[0].count) != nil, "axis \(axis) out of range")
             return s[0]
+        case .softmaxGrad(let axis):
+            try need(s[0] == s[1], "y and dy must have the same shape")
+            try need(ShapeMath.axis(axis, rank: s[0].count) != nil, "axis \(axis) out of range")
+            return s[0]
         case .broadcast(let shape):
             try need(ShapeMath.broadcast(s[0], shape) == shape, "cannot broadcast to \(ShapeMath.describe(shape))")
             return shape

@@ -52,6 +52,8 @@ extension Graph {
         let lead = s.count - target.count
         var axes: [Int] = Array(0..<lead)
         for i in 0..<target.count where target[i] == 1 && s[lead + i] != 1 { axes.append(lead + i) }
+        // Summing a structurally zero-sum gradient over that axis gives exactly zero.
+        if !zeroSumAxes(v).isDisjoint(with: axes) { return constant(0, target) }
         let summed = axes.isEmpty ? v : try add(.reduce(.sum, axes: axes, keepDims: true), [v])
         return shape(summed) == target ? summed : try reshape(summed, target)
     }

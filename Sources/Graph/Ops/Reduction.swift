@@ -38,9 +38,9 @@ extension Graph {
                 return [try mul(mask, broadcast(div(dyk, ties), xs))]
             }
         case .softmax(let axis):
-            let a = ShapeMath.axis(axis, rank: xs.count)!
-            let dot = try sum(mul(dy, out), axes: [a], keepDims: true)
-            return [try mul(out, sub(dy, dot))]
+            return [try add(.softmaxGrad(axis: axis), [out, dy])]
+        case .softmaxGrad:
+            throw SamdgError("vjp of softmax_grad", "second-order derivatives are not supported")
         default:
             fatalError("vjpReduction on \(node.op.name)")
         }

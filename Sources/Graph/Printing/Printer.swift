@@ -11,7 +11,7 @@ extension Op {
         case .unary, .unaryGrad, .binary, .matmul(false, false): return ""
         case .matmul(let a, let b): return "transA=\(a) transB=\(b)"
         case .reduce(_, let axes, let keep): return "axes=\(d(axes)) keep=\(keep)"
-        case .softmax(let a): return "axis=\(a)"
+        case .softmax(let a), .softmaxGrad(let a): return "axis=\(a)"
         case .broadcast(let s), .reshape(let s): return d(s)
         case .permute(let p): return d(p)
         case .slice(let st, let en, let sp): return "start=\(d(st)) end=\(d(en)) step=\(d(sp))"

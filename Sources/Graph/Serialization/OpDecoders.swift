@@ -33,6 +33,7 @@ extension ProtoReader {
                            keepDims: try a.bool(m.has_keep_dims, m.keep_dims, "keep_dims"))
         },
         "softmax": { a in .softmax(axis: try axis(a)) },
+        "softmax_grad": { a in .softmaxGrad(axis: try axis(a)) },
         "concat": { a in .concat(axis: try axis(a)) },
         "broadcast": { a in .broadcast(shape: try intList(a, SAMDG__NODE__ATTRIBUTES_TARGET_SHAPE, { $0.target_shape }, shape: true)) },
         "reshape": { a in .reshape(shape: try intList(a, SAMDG__NODE__ATTRIBUTES_TARGET_SHAPE, { $0.target_shape }, shape: true)) },

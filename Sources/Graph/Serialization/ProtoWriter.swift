@@ -103,13 +103,15 @@ struct ProtoWriter {
             n.pointee.attributes_case = SAMDG__NODE__ATTRIBUTES_REDUCE
             n.pointee.reduce = m
             return "reduce"
-        case .softmax(let axis), .concat(let axis):
+        case .softmax(let axis), .softmaxGrad(let axis), .concat(let axis):
             let m = c.message(samdg__axis__init)
             m.pointee.has_axis = 1
             m.pointee.axis = try int(axis, "axis", fail)
             n.pointee.attributes_case = SAMDG__NODE__ATTRIBUTES_AXIS
             n.pointee.axis = m
-            if case .softmax = op { return "softmax" } else { return "concat" }
+            if case .softmax = op { return "softmax" }
+            if case .softmaxGrad = op { return "softmax_grad" }
+            return "concat"
         case .broadcast(let shape), .reshape(let shape):
             n.pointee.attributes_case = SAMDG__NODE__ATTRIBUTES_TARGET_SHAPE
             n.pointee.target_shape = try intList(shape, "target shape")

@@ -129,6 +129,36 @@ public enum SoftmaxKernel {
 
     @inline(__always) static func _exp(_ x: Double) -> Double { UnaryFnExp.exp(x) }
 
+    /// dx = y·(dy − Σₐ dy·y) along `axis`, given the softmax result y.
+    public static func backward(axis: Int, y: Tensor, dy: Tensor, _ dx: Tensor) {
+        let a = ShapeMath.axis(axis, rank: y.rank)!
+        let n = y.shape[a]
+        let inner = y.shape[(a + 1)...].reduce(1, *)
+        let outer = y.shape[..<a].reduce(1, *)
+        let py = UnsafePointer(y.ptr), pg = UnsafePointer(dy.ptr), px = dx.ptr
+        Parallel.forChunks(outer * inner, grain: max(1, 4096 / max(n, 1))) { range in
+            for t in range {
+                let base = (t / inner) * n * inner + t % inner
+                if inner == 1 {
+                    let yr = py + base, gr = pg + base, xr = px + base
+                    var i = 0
+                    var acc = SIMD16<Float>(repeating: 0)
+                    while i + 16 <= n { acc += load16(yr + i) * load16(gr + i); i += 16 }
+                    var dot = acc.sum()
+                    while i < n { dot += yr[i] * gr[i]; i += 1 }
+                    i = 0
+                    let dv = SIMD16<Float>(repeating: dot)
+                    while i + 16 <= n { store16(load16(yr + i) * (load16(gr + i) - dv), xr + i); i += 16 }
+                    while i < n { xr[i] = yr[i] * (gr[i] - dot); i += 1 }
+                } else {
+                    var dot: Float = 0
+                    for k in 0..<n { dot += py[base + k * inner] * pg[base + k * inner] }
+                    for k in 0..<n { px[base + k * inner] = py[base + k * inner] * (pg[base + k * inner] - dot) }
+                }
+            }
+        }
+    }
+
     static func row(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
         let m = ReduceKernels.rowReduce(x, n, true)
         var i = 0
