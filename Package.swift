@@ -28,6 +28,7 @@ let package = Package(
                        providers: [.apt(["libprotobuf-c-dev"])]),
 
         .target(name: "Tensor", swiftSettings: fast),
+        .target(name: "H5", dependencies: ["CHDF5", "Tensor"], swiftSettings: fast),
         .target(name: "Primitives", swiftSettings: fast),
         // protoc-c output for proto/samdg_graph.proto (regenerate: Sources/GraphProto/README.md).
         .target(name: "GraphProto", dependencies: ["CProtobufC"]),
@@ -38,7 +39,7 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["Tensor", "Kernels"], swiftSettings: fast),
         .target(name: "Runtime", dependencies: ["Tensor", "Kernels"], swiftSettings: fast),
         .target(name: "Compiler", dependencies: ["Graph", "Runtime"], swiftSettings: fast),
-        .target(name: "Train", dependencies: ["Graph", "Compiler", "Runtime"], swiftSettings: fast),
+        .target(name: "Train", dependencies: ["Graph", "Compiler", "Runtime", "H5"], swiftSettings: fast),
         .target(name: "Models", dependencies: ["Graph", "Tensor", .product(name: "ZIPFoundation", package: "ZIPFoundation")], swiftSettings: fast),
         .target(name: "GoldenCheck", dependencies: ["Train", "Tensor", "Datasets", "Models"], swiftSettings: fast),
         .executableTarget(name: "samdg", dependencies: [
@@ -59,6 +60,7 @@ let package = Package(
         .testTarget(name: "GoldenTests", dependencies: ["GoldenCheck", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "PthTests", dependencies: ["Models", "TestSupport"], swiftSettings: fast),
+        .testTarget(name: "CheckpointTests", dependencies: ["Train", "H5", "TestSupport"], swiftSettings: fast),
     ],
     swiftLanguageModes: [.v5]
 )

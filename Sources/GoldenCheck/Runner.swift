@@ -13,11 +13,14 @@ public enum GoldenRunner {
 
     public struct Summary { public var passed = 0, failed = 0 }
 
-    public static func run(manifest: String, group: String?, caseName: String?, verbose: Bool = false,
+    public static func run(manifest: String, group: String?, caseName: String?, skip: [String] = [], verbose: Bool = false,
                            print out: (String) -> Void = { print($0) }) throws -> Summary {
         let m = try Manifest(path: manifest)
         var s = Summary()
-        let selected = m.cases.filter { (group == nil || $0.group == group) && (caseName == nil || $0.name == caseName) }
+        let selected = m.cases.filter {
+            (group == nil || $0.group == group) && (caseName == nil || $0.name == caseName) && !skip.contains($0.name)
+        }
+        if !skip.isEmpty { out("skipping: \(skip.joined(separator: ", "))") }
         if selected.isEmpty {
             throw SamdgError(manifest, "no case matches group \(group ?? "*") and name \(caseName ?? "*")")
         }

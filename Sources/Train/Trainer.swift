@@ -17,7 +17,8 @@ public final class Trainer {
     /// graph output name → parameter it replaces after each step (e.g. running statistics)
     public let stateUpdates: [String: String]
     public var callbacks: [(Event) -> Void] = []
-    public private(set) var step = 0
+    /// Steps taken (restored on resume, so it counts the whole run).
+    public internal(set) var step = 0
     let lossName: String
 
     public init(graph: Graph, loss: String, parameters: [String: Tensor], trainable: [String],

@@ -18,12 +18,13 @@ struct CheckGolden: ParsableCommand {
     @Argument(help: "Path to manifest.json") var manifest: String
     @Option(help: "Only cases of this group (ops, prep, models)") var group: String?
     @Option(name: .customLong("case"), help: "Only the case with this name") var caseName: String?
+    @Option(help: "Leave out the case with this name (repeatable)") var skip: [String] = []
     @Flag(help: "Print every compared quantity and the time per case") var verbose = false
     @Option(help: "Worker threads (SIMD kernels and OpenBLAS)") var threads: Int = 2
 
     func run() throws {
         Parallel.configure(threads: threads)
-        let s = try GoldenRunner.run(manifest: manifest, group: group, caseName: caseName, verbose: verbose)
+        let s = try GoldenRunner.run(manifest: manifest, group: group, caseName: caseName, skip: skip, verbose: verbose)
         if s.failed > 0 { throw ExitCode(1) }
     }
 }

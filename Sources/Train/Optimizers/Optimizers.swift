@@ -27,6 +27,19 @@ public final class SGD: Optimizer {
     public init(lr: Float, momentum: Float = 0, weightDecay: Float = 0) {
         self.lr = lr; self.momentum = momentum; self.weightDecay = weightDecay
     }
+    /// Restores state saved from `state` (checkpoint resume): "<param>.momentum_buffer" tensors.
+    public func restore(state s: [String: Tensor], stepCount n: Int) throws {
+        for (k, t) in s where !k.hasSuffix(".momentum_buffer") || t.dtype != .float32 {
+            throw SamdgError("SGD.restore \"\(k)\"", "expected a float32 \"<param>.momentum_buffer\" tensor")
+        }
+        if !s.isEmpty && momentum == 0 {
+            throw SamdgError("SGD.restore", "\(s.count) state tensors given, but momentum is 0 (SGD keeps no state then)")
+        }
+        guard n >= 0 else { throw SamdgError("SGD.restore", "step count \(n) is negative") }
+        state = s.mapValues { $0.copy() }
+        stepCount = n
+    }
+
     public func step(_ params: [(name: String, value: Tensor)], _ grads: [Tensor]) throws {
         for ((name, p), g) in zip(params, grads) {
             try checkGradient(name, p, g)
