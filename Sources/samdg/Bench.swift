@@ -1,0 +1,154 @@
+import ArgumentParser
+import Foundation
+import Graph
+import Kernels
+import Models
+import Tensor
+import Train
+
+/// `samdg bench WORKLOAD`: times a model workload (median, min, max over repeats after warm-up).
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time a model workload: median and min/max over repeats after warm-up.",
+        discussion: "Workloads: \(Workload.allCases.map(\.rawValue).joined(separator: ", ")).")
+
+    enum Workload: String, CaseIterable, ExpressibleByArgument {
+        case samViTBEncoder = "sam-vit-b-encoder"
+        case liteMedSAMEncoder = "litemedsam-encoder"
+        case samDecoderTrainStep = "sam-decoder-train-step"
+        case deepLabR50TrainStep = "deeplabv3-r50-train-step"
+        case deepLabR18TrainStep = "deeplabv3-r18-train-step"
+    }
+
+    @Argument(help: "Workload name") var workload: Workload
+    @Option(help: "Timed repeats") var repeats = 5
+    @Option(help: "Warm-up runs") var warmup = 1
+    @Option(help: "Worker threads") var threads = 2
+    @Flag(help: "Print JSON instead of text") var json = false
+
+    func run() throws {
+        Parallel.configure(threads: threads)
+        let t0 = Date()
+        let (step, flops, what) = try prepare()
+        let setup = Date().timeIntervalSince(t0)
+        for _ in 0..<warmup { try step() }
+        var times: [Double] = []
+        for _ in 0..<repeats {
+            let s = Date(); try step(); times.append(Date().timeIntervalSince(s))
+        }
+        times.sort()
+        let median = times[times.count / 2]
+        let rss = peakRSSMiB()
+        if json {
+            let obj: [String: Any] = ["workload": workload.rawValue, "what": what, "threads": threads, "median_s": median,
+                                      "min_s": times.first!, "max_s": times.last!, "repeats": repeats, "setup_s": setup,
+                                      "gflops": flops / median / 1e9, "peak_rss_mib": rss]
+            print(String(data: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), encoding: .utf8)!)
+        } else {
+            print("\(workload.rawValue): \(what)")
+            print(String(format: "median %.3f s  (min %.3f, max %.3f; %d repeats, %d warm-up, %d threads)  %.1f GFLOP/s  peak RSS %.0f MiB  setup %.1f s",
+                         median, times.first!, times.last!, repeats, warmup, threads, flops / median / 1e9, rss, setup))
+        }
+    }
+
+    /// Builds the workload; returns one step, its FLOP count (matmul/conv only) and a description.
+    func prepare() throws -> (() throws -> Void, Double, String) {
+        switch workload {
+        case .samViTBEncoder:
+            return try encoder(size: 1024, what: "SAM ViT-B image encoder, 1×3×1024², formula weights") { mb, x in
+                try mb.scope("image_encoder") { try mb.imageEncoderViT(x, .vitB) }
+            }
+        case .liteMedSAMEncoder:
+            let real = (try? Weights.liteMedSAM()) != nil
+            return try encoder(size: 256, what: "LiteMedSAM TinyViT encoder, 1×3×256², \(real ? "pretrained" : "formula") weights",
+                               weights: real ? try PthReader.read(path: Weights.liteMedSAM()).stateDict() : nil) { mb, x in
+                try mb.scope("image_encoder") { try mb.tinyViT(x, .liteMedSAM) }
+            }
+        case .samDecoderTrainStep:
+            return try decoderStep()
+        case .deepLabR50TrainStep:
+            return try deepLabStep(.resnet50OS8, batch: 2, size: 512)
+        case .deepLabR18TrainStep:
+            return try deepLabStep(.resnet18OS8, batch: 8, size: 256)
+        }
+    }
+
+    func encoder(size: Int, what: String, weights: [String: Tensor]? = nil,
+                 _ build: (ModelBuilder, Value) throws -> Value) throws -> (() throws -> Void, Double, String) {
+        let mb = ModelBuilder()
+        mb.graph.output("embedding", try build(mb, mb.graph.input("image", [1, 3, size, size])))
+        var bind = try StateDictBinding.bind(weights ?? FormulaWeights.generate(mb.declared), to: mb.declared, allowExtra: true)
+        bind.merge(mb.constants) { a, _ in a }
+        bind["image"] = Tensor(shape: [1, 3, size, size], (0..<(3 * size * size)).map { Float($0 % 251) / 251 })
+        let session = try Session(mb.graph)
+        return ({ _ = try session.run(bind) }, FLOPs.count(mb.graph), what)
+    }
+
+    func decoderStep() throws -> (() throws -> Void, Double, String) {
+        let mb = ModelBuilder()
+        let g = mb.graph
+        let emb = g.input("embedding", [1, 256, 64, 64]), boxes = g.input("boxes", [4, 4]), target = g.input("target", [4, 1, 1024, 1024])
+        let d = try mb.samDecode(embedding: emb, boxes: boxes, .vitB)
+        let (low, _) = try mb.selectMasks(d.masks, d.iou, multimask: false)
+        g.output("loss", try g.diceCELoss(g.resize(low, height: 1024, width: 1024), target))
+        var params = FormulaWeights.generate(mb.declared)
+        params.merge(mb.constants) { a, _ in a }
+        let trainable = mb.parameterNames(under: "mask_decoder.")
+        let trainer = try Trainer(graph: g, loss: "loss", parameters: params, trainable: trainable,
+                                  optimizer: Adam(lr: 1e-4, weightDecay: 1e-3))
+        let batch: [String: Tensor] = [
+            "embedding": Tensor(shape: [1, 256, 64, 64], (0..<(256 * 64 * 64)).map { Float(($0 * 7919) % 1000) / 1000 - 0.5 }),
+            "boxes": Tensor(shape: [4, 4], [100, 120, 400, 500, 300, 300, 700, 650, 50, 600, 350, 980, 600, 100, 990, 400]),
+            "target": Tensor(shape: [4, 1, 1024, 1024], (0..<(4 * 1024 * 1024)).map { i in Float((i / 1024 % 1024 > 300 && i % 1024 < 600) ? 1 : 0) }),
+        ]
+        return ({ try trainer.step(batch) }, FLOPs.count(trainer.session.graph),
+                "SAM mask-decoder train step: 1×256×64² embedding, 4 boxes, masks at 1024², DiceCE, Adam(1e-4, wd 1e-3)")
+    }
+
+    func deepLabStep(_ cfg: DeepLabV3Config, batch: Int, size: Int) throws -> (() throws -> Void, Double, String) {
+        let mb = ModelBuilder()
+        let g = mb.graph
+        let logits = try mb.deepLabV3(g.input("image", [batch, 3, size, size]), cfg, mode: .train(momentum: 0.1))
+        g.output("loss", try g.stage1Loss(logits, g.input("mask", [batch, 1, size, size])))
+        let params = FormulaWeights.generate(mb.declared)
+        let trainable = mb.declared.map(\.name).filter { !$0.contains("running_") }
+        let trainer = try Trainer(graph: g, loss: "loss", parameters: params, trainable: trainable,
+                                  optimizer: Adam(lr: 1e-3), stateUpdates: mb.runningStatUpdates)
+        let n = batch * size * size
+        let b: [String: Tensor] = ["image": Tensor(shape: [batch, 3, size, size], (0..<(3 * n)).map { Float($0 % 253) / 253 }),
+                                   "mask": Tensor(shape: [batch, 1, size, size], (0..<n).map { Float(($0 / size) % size > size / 2 ? 1 : 0) })]
+        return ({ try trainer.step(b) }, FLOPs.count(trainer.session.graph),
+                "DeepLabV3-\(cfg.backbone.block == .bottleneck ? "ResNet50" : "ResNet18") OS\(cfg.backbone.outputStride) train step, \(batch)×3×\(size)², stage-1 loss, Adam")
+    }
+
+    func peakRSSMiB() -> Double {
+        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
+        return (Double(line.split(separator: " ").dropFirst().first.map(String.init) ?? "0") ?? 0) / 1024
+    }
+}
+
+/// Multiply-add FLOPs (2 per MAC) of the contractions in a graph.
+enum FLOPs {
+    static func count(_ g: Graph) -> Double {
+        var f = 0.0
+        for n in g.nodes {
+            switch n.op {
+            case .matmul(let ta, _):
+                let a = g.shape(n.inputs[0])
+                let k = ta ? a[a.count - 2] : a[a.count - 1]
+                f += 2 * Double(ShapeMath.count(n.shape)) * Double(k)
+            case .conv2d:
+                let w = g.shape(n.inputs[1])
+                f += 2 * Double(ShapeMath.count(n.shape)) * Double(w[1] * w[2] * w[3])
+            case .conv2dBackwardInput:
+                let w = g.shape(n.inputs[1])
+                f += 2 * Double(ShapeMath.count(g.shape(n.inputs[0]))) * Double(w[1] * w[2] * w[3])
+            case .conv2dBackwardWeight:
+                f += 2 * Double(ShapeMath.count(g.shape(n.inputs[1]))) * Double(n.shape[1] * n.shape[2] * n.shape[3])
+            default: break
+            }
+        }
+        return f
+    }
+}
