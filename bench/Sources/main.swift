@@ -67,7 +67,10 @@ for n in [1024, 2048] {
 let count = 1 << 24   // 64 MiB per operand: far beyond the caches, so both sides are memory-bound
 let x = random([count]), y2 = random([count])
 let dst = Tensor(zeros: [count])
-let copy = timeit(repeats: 9) { dst.ptr.update(from: x.ptr, count: count) }
+// Baseline: a plain copy of the same bytes, split over the same worker threads as the kernels.
+let copy = timeit(repeats: 9) {
+    Parallel.forChunks(count) { r in (dst.ptr + r.lowerBound).update(from: x.ptr + r.lowerBound, count: r.count) }
+}
 let copyGBs = Double(2 * count * 4) / copy.median / 1e9   // read + write
 for (name, build, bytes) in [
     ("relu (1 in, 1 out)", { (g: Graph) throws -> Value in try g.relu(g.input("x", [count])) }, 2 * count * 4),

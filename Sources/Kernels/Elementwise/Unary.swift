@@ -18,11 +18,11 @@ public enum UnaryKernels {
         case .rsqrt: return 1 / x.squareRoot()
         case .geluErf: return 0.5 * x * (1 + VMath.erf(x * 0.707_106_781_186_547_5))
         case .geluTanh: return 0.5 * x * (1 + VMath.tanh(0.797_884_560_802_865_4 * (x + 0.044715 * x * x * x)))
-        case .hardswish: return x * (x + 3).clamped(lowerBound: V(repeating: 0), upperBound: V(repeating: 6)) / 6
+        case .hardswish: return x * VMath.minimum(VMath.maximum(x + 3, V(repeating: 0)), V(repeating: 6)) / 6
         case .square: return x * x
         case .reciprocal: return 1 / x
         case .affine(let s, let b): return x * s + b
-        case .clamp(let lo, let hi): return x.clamped(lowerBound: V(repeating: lo), upperBound: V(repeating: hi))
+        case .clamp(let lo, let hi): return VMath.minimum(VMath.maximum(x, V(repeating: lo)), V(repeating: hi))
         case .step: return V(repeating: 0).replacing(with: 1, where: x .> 0)
         case .log, .sin, .cos, .softplus: return nil
         }
