@@ -3,6 +3,8 @@ import Foundation
 import GoldenCheck
 import Graph
 import Kernels
+import Models
+import SAMMed
 import Primitives
 import Tensor
 import Train
@@ -66,6 +68,32 @@ struct Demo: ParsableCommand {
         print(String(format: "loss %.4f -> %.4f in %d steps (%.2fs, %@ threads)", first, last, steps,
                      Date().timeIntervalSince(t0), "\(threads)" as NSString))
         if !(last < first) { throw ValidationError("the loss did not fall") }
+        try segmentWithLiteMedSAM(rng: &rng)
+    }
+
+    /// Box-prompted LiteMedSAM on a generated image (skipped without the weights).
+    func segmentWithLiteMedSAM(rng: inout SplitMix) throws {
+        guard let weights = try? Weights.liteMedSAM() else {
+            print("== LiteMedSAM: weights not found (make weights); skipped"); return
+        }
+        print("== LiteMedSAM (pretrained, \(weights)) segmenting a generated ellipse from its box")
+        let (h, w) = (192, 224)
+        let (cy, cx, ry, rx): (Float, Float, Float, Float) = (90, 120, 40, 60)
+        var img = [Float](), truth = [Bool]()
+        for y in 0..<h { for x in 0..<w {
+            let inside = pow((Float(y) - cy) / ry, 2) + pow((Float(x) - cx) / rx, 2) <= 1
+            truth.append(inside)
+            let v = (inside ? 170 : 60) + rng.uniform(-25, 25)
+            img += [v, v, v]
+        } }
+        let t0 = Date()
+        let p = try SAMPredictor(checkpoint: weights).predict(image: Tensor(shape: [h, w, 3], img),
+                                                              boxes: [[cx - rx - 4, cy - ry - 4, cx + rx + 4, cy + ry + 4]])
+        let m = p.masks.scalars
+        var inter = 0, union = 0
+        for i in 0..<(h * w) { if m[i] > 0 && truth[i] { inter += 1 }; if m[i] > 0 || truth[i] { union += 1 } }
+        print(String(format: "mask IoU with the true ellipse %.3f (predicted IoU %.3f) in %.2fs", Double(inter) / Double(max(union, 1)),
+                     p.iou.floats[0], Date().timeIntervalSince(t0)))
     }
 
     /// Noisy images with one bright disc each; the mask is the disc.
