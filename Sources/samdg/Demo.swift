@@ -29,7 +29,7 @@ struct Demo: ParsableCommand {
         let g = Graph()
         let x = g.input("image", [n, 1, size, size]), t = g.input("mask", [n, 1, size, size])
         var params: [String: Tensor] = [:]
-        var rng = SplitMix(seed: 1)
+        var rng = SplitMix64(seed: 1)
         func conv(_ name: String, _ inp: Value, _ cin: Int, _ cout: Int, _ k: Int) throws -> Value {
             let w = g.parameter("\(name).weight", [cout, cin, k, k]), b = g.parameter("\(name).bias", [cout])
             let bound = 1 / Float(cin * k * k).squareRoot()   // PyTorch's default uniform init bound
@@ -72,7 +72,7 @@ struct Demo: ParsableCommand {
     }
 
     /// Box-prompted LiteMedSAM on a generated image (skipped without the weights).
-    func segmentWithLiteMedSAM(rng: inout SplitMix) throws {
+    func segmentWithLiteMedSAM(rng: inout SplitMix64) throws {
         guard let weights = try? Weights.liteMedSAM() else {
             print("== LiteMedSAM: weights not found (make weights); skipped"); return
         }
@@ -97,7 +97,7 @@ struct Demo: ParsableCommand {
     }
 
     /// Noisy images with one bright disc each; the mask is the disc.
-    func discBatch(n: Int, size: Int, rng: inout SplitMix) -> (Tensor, Tensor) {
+    func discBatch(n: Int, size: Int, rng: inout SplitMix64) -> (Tensor, Tensor) {
         var img = [Float](), mask = [Float]()
         for _ in 0..<n {
             let cy = rng.uniform(6, Float(size) - 6), cx = rng.uniform(6, Float(size) - 6), r = rng.uniform(3, 6)
@@ -113,16 +113,4 @@ struct Demo: ParsableCommand {
     }
 }
 
-/// A small seeded generator for the demo's data and weights.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform(_ lo: Float, _ hi: Float) -> Float { lo + (hi - lo) * Float(next() >> 40) / Float(1 << 24) }
-}
+

@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 import XCTest
 import Models
 
@@ -8,20 +9,7 @@ import Models
 final class FuzzTests: XCTestCase {
     private let iterations = Int(ProcessInfo.processInfo.environment["PTH_FUZZ_ITERATIONS"] ?? "") ?? 1000
     private let seed = UInt64(ProcessInfo.processInfo.environment["PTH_FUZZ_SEED"] ?? "") ?? 0
-    /// A small deterministic generator (SplitMix64), so failures reproduce.
-    private struct Rng {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
-
-    private func mutate(_ input: [UInt8], _ rng: inout Rng) -> [UInt8] {
+    private func mutate(_ input: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
         var b = input
         for _ in 0...rng.below(3) {
             let i = rng.below(b.count)
@@ -35,7 +23,7 @@ final class FuzzTests: XCTestCase {
     }
 
     func testFlippedPickles() {
-        var rng = Rng(state: 1 &+ seed &* 7919)
+        var rng = SplitMix64(seed: 1 &+ seed &* 7919)
         let pickle = ContainerFormatTests.edgePickle().bytes
         let storages = ["0": leBytes(floats: [0, 1, 2, 3, 4, 5]), "1": leBytes(ints: [Int64(99)])]
         var loaded = 0
@@ -46,7 +34,7 @@ final class FuzzTests: XCTestCase {
     }
 
     func testFlippedContainers() throws {
-        var rng = Rng(state: 2 &+ seed &* 7919)
+        var rng = SplitMix64(seed: 2 &+ seed &* 7919)
         var inputs = [ContainerFormatTests.edgeZip(), ContainerFormatTests.legacyStream()]
         if let root = try? goldenRoot() {
             for f in ["pth_edge_cases.pth", "pth_edge_cases_legacy.pth"] {
@@ -57,4 +45,8 @@ final class FuzzTests: XCTestCase {
             for _ in 0..<iterations { _ = try? PthReader.read(bytes: mutate(input, &rng), name: "fuzz.pth") }
         }
     }
+}
+
+private extension SplitMix64 {
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }

@@ -148,7 +148,7 @@ final class BadInputTests: XCTestCase {
     }
 
     func testRandomGarbageIsRejected() {
-        var rng = SplitMix(seed: 0x5eed)
+        var rng = SplitMix64(seed: 0x5eed)
         for trial in 0..<2000 {
             let n = 1 + Int(rng.next() % 600)
             let bytes = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
@@ -165,7 +165,7 @@ final class BadInputTests: XCTestCase {
     /// Flipping bits of a real file either gives a clear error or a graph that still verifies.
     func testBitFlipsNeverCrash() throws {
         let good = try Fixtures.convNet(gradients: true).serialized()
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix64(seed: 42)
         var rejected = 0
         for _ in 0..<3000 {
             var bytes = good
@@ -186,15 +186,4 @@ final class BadInputTests: XCTestCase {
     }
 }
 
-/// A small deterministic generator (SplitMix64) so failures reproduce.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
+

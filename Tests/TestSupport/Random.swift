@@ -1,20 +1,10 @@
 import Tensor
 
-/// SplitMix64: a small, seeded, platform-independent generator for test data.
-public struct SeededRNG: RandomNumberGenerator {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    public mutating func uniform(_ lo: Float, _ hi: Float) -> Float {
-        lo + (hi - lo) * Float(next() >> 40) / Float(1 << 24)
-    }
-    public mutating func int(_ r: ClosedRange<Int>) -> Int { Int.random(in: r, using: &self) }
+/// Test data comes from the project's seeded generator.
+public typealias SeededRNG = SplitMix64
+
+extension SplitMix64 {
+    /// A float32 tensor of uniform values in [lo, hi).
     public mutating func tensor(_ shape: [Int], _ lo: Float = -1, _ hi: Float = 1) -> Tensor {
         Tensor(shape: shape, (0..<ShapeMath.count(shape)).map { _ in uniform(lo, hi) })
     }

@@ -33,7 +33,7 @@ public struct BoxJitter: Sendable, Hashable {
         (0..<4).map { side in
             var z = seed
             for part in [epoch, sample, side] {
-                z = Self.mix(z &+ 0x9E37_79B9_7F4A_7C15 &+ UInt64(bitPattern: Int64(part)))
+                z = SplitMix64.mix(z &+ 0x9E37_79B9_7F4A_7C15 &+ UInt64(bitPattern: Int64(part)))
             }
             return Int(z.multipliedFullWidth(by: UInt64(maxShift + 1)).high)
         }
@@ -60,11 +60,4 @@ public struct BoxJitter: Sendable, Hashable {
         return out
     }
 
-    /// SplitMix64's output function: a bijective 64-bit mixer.
-    static func mix(_ x: UInt64) -> UInt64 {
-        var z = x
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
