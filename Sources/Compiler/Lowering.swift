@@ -10,18 +10,20 @@ import Tensor
 /// 3. Each remaining op maps to exactly one kernel (fusion passes run on the graph before this).
 /// 4. Liveness: each slot is released after the last step that reads it.
 public enum Compiler {
-    public static func compile(_ g: Graph) throws -> Plan {
+    /// Lowers `g`; with `fuse` (the default) chains of elementwise ops become single kernels.
+    public static func compile(_ g: Graph, fuse: Bool = true) throws -> Plan {
         try g.verify()
         var live = [Bool](repeating: false, count: g.nodes.count)
         for (_, v) in g.outputs { live[v.id] = true }
         for i in stride(from: g.nodes.count - 1, through: 0, by: -1) where live[i] {
             for v in g.nodes[i].inputs { live[v.id] = true }
         }
+        let groups = fuse ? FusionGroups(g, live: live, isOutput: Set(g.outputs.map(\.value.id))) : FusionGroups()
         var slotOf = [Int](repeating: -1, count: g.nodes.count)
         var shapes: [[Int]] = []
         var bindings: [(String, Int)] = []
         var steps: [Plan.Step] = []
-        for (i, n) in g.nodes.enumerated() where live[i] {
+        for (i, n) in g.nodes.enumerated() where live[i] && !groups.absorbed.contains(i) {
             slotOf[i] = shapes.count
             shapes.append(n.shape)
             let origin = "%\(i) \(n.op.name)\(n.label.map { " " + $0 } ?? "")"
@@ -29,8 +31,12 @@ public enum Compiler {
             case .input(let name, _), .parameter(let name, _):
                 bindings.append((name, slotOf[i]))
             default:
-                steps.append(Plan.Step(kernel: kernel(for: n.op), args: n.inputs.map { slotOf[$0.id] },
-                                       out: slotOf[i], origin: origin))
+                if let (program, operands) = groups.programs[i] {
+                    steps.append(Plan.Step(kernel: .fused(program), args: operands.map { slotOf[$0] }, out: slotOf[i], origin: origin))
+                } else {
+                    steps.append(Plan.Step(kernel: kernel(for: n.op), args: n.inputs.map { slotOf[$0.id] },
+                                           out: slotOf[i], origin: origin))
+                }
             }
         }
         var lastUse = [Int](repeating: -1, count: shapes.count)

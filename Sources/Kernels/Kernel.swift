@@ -32,6 +32,8 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
     case adaptiveAvgPool2dBackward
     case resize(ResizeSpec)
     case resizeBackward(ResizeSpec)
+    /// a chain of elementwise ops evaluated in one pass
+    case fused(FusedProgram)
 
     public var description: String {
         switch self {
@@ -61,6 +63,7 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .adaptiveAvgPool2dBackward: return "adaptive_avg_pool2d_backward"
         case .resize: return "resize"
         case .resizeBackward: return "resize_backward"
+        case .fused(let p): return "fused[\(p)]"
         }
     }
 
@@ -93,6 +96,7 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .adaptiveAvgPool2dBackward: PoolKernels.adaptiveAvgBackward(args[0], out)
         case .resize(let r): ResizeKernels.forward(args[0], r, out)
         case .resizeBackward(let r): ResizeKernels.backward(args[0], r, out)
+        case .fused(let p): FusedKernel.run(p, args, out)
         }
     }
 }

@@ -42,7 +42,7 @@ public final class Session {
             }
         }
         gradientNames = names
-        executor = Executor(try Compiler.compile(graph))
+        executor = Executor(try Compiler.compile(graph, fuse: ProcessInfo.processInfo.environment["SAMDG_NO_FUSE"] == nil))
     }
 
     public func run(_ bindings: [String: Tensor]) throws -> [String: Tensor] {

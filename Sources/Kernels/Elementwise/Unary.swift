@@ -51,6 +51,25 @@ public enum UnaryKernels {
         }
     }
 
+    /// Single-threaded loop over a short run (fused kernels call this per block).
+    @inline(__always)
+    static func applySerial(_ f: UnaryFn, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int) {
+        var i = 0
+        if forward(f, V(repeating: 1)) != nil {
+            while i + 16 <= n { store16(forward(f, load16(x + i))!, y + i); i += 16 }
+        }
+        while i < n { y[i] = Float(f.reference(Double(x[i]))); i += 1 }
+    }
+
+    @inline(__always)
+    static func gradientSerial(_ f: UnaryFn, x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count n: Int) {
+        var i = 0
+        if backward(f, V(repeating: 1), V(repeating: 1)) != nil {
+            while i + 16 <= n { store16(backward(f, load16(x + i), load16(dy + i))!, dx + i); i += 16 }
+        }
+        while i < n { dx[i] = dy[i] * Float(f.referenceDerivative(Double(x[i]))); i += 1 }
+    }
+
     public static func apply(_ f: UnaryFn, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int) {
         let stream = n * 4 >= streamingThresholdBytes
         let vector = forward(f, V(repeating: 1)) != nil

@@ -1,0 +1,67 @@
+import Graph
+import Kernels
+import Primitives
+
+/// Elementwise fusion (TVM's injective/elementwise grouping, restricted to one output shape).
+///
+/// Algorithm: walk live nodes from last to first. An unfused elementwise node (unary, unary_grad,
+/// binary) roots a group; the group absorbs an operand when that operand is elementwise or a
+/// constant fill, has the group's shape (operands of other shapes stay outside and are broadcast
+/// by strides), feeds nothing else, and is not a graph output. Each group of two or more ops
+/// becomes one `fused` step; its members never get a buffer.
+///
+/// ```
+///   x ──sub── mul ── mul ── add ──▶        x, mean, inv, w, b ──▶ fused[sub·mul·mul·add] ──▶
+///   mean ┘  inv ┘    w ┘    b ┘            (one read of x, one write; no intermediates)
+/// ```
+struct FusionGroups {
+    /// root node id → program and external operands (node ids), for groups of ≥ 2 ops
+    var programs: [Int: (program: FusedProgram, operands: [Int])] = [:]
+    /// nodes folded into some other node's group
+    var absorbed = Set<Int>()
+
+    init() {}
+
+    init(_ g: Graph, live: [Bool], isOutput: Set<Int>) {
+        var consumers = [Int](repeating: 0, count: g.nodes.count)
+        for (i, n) in g.nodes.enumerated() where live[i] { for v in n.inputs { consumers[v.id] += 1 } }
+        func isElementwise(_ op: Op) -> Bool {
+            switch op { case .unary, .unaryGrad, .binary: return true; default: return false }
+        }
+        for i in stride(from: g.nodes.count - 1, through: 0, by: -1) where live[i] && !absorbed.contains(i) {
+            let root = g.nodes[i]
+            guard isElementwise(root.op) else { continue }
+            var instrs: [FusedProgram.Instr] = []
+            var operands: [Int] = []
+            var members: [Int] = []
+            func absorbable(_ id: Int) -> Bool {
+                let n = g.nodes[id]
+                guard n.shape == root.shape, consumers[id] == 1, !isOutput.contains(id) else { return false }
+                if case .constant = n.op { return true }
+                return isElementwise(n.op)
+            }
+            func emit(_ id: Int, top: Bool) -> Int {
+                if !top && !absorbable(id) {
+                    let k = operands.firstIndex(of: id) ?? { operands.append(id); return operands.count - 1 }()
+                    instrs.append(.load(k)); return instrs.count - 1
+                }
+                if !top { members.append(id) }
+                let n = g.nodes[id]
+                switch n.op {
+                case .constant(let v, _): instrs.append(.constant(v))
+                case .unary(let f): let a = emit(n.inputs[0].id, top: false); instrs.append(.unary(f, a))
+                case .unaryGrad(let f):
+                    let a = emit(n.inputs[0].id, top: false), b = emit(n.inputs[1].id, top: false); instrs.append(.unaryGrad(f, a, b))
+                case .binary(let f):
+                    let a = emit(n.inputs[0].id, top: false), b = emit(n.inputs[1].id, top: false); instrs.append(.binary(f, a, b))
+                default: fatalError("not elementwise")
+                }
+                return instrs.count - 1
+            }
+            _ = emit(i, top: true)
+            if members.isEmpty { continue }
+            absorbed.formUnion(members)
+            programs[i] = (FusedProgram(instrs), operands)
+        }
+    }
+}
