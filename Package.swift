@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "SAMMed", dependencies: ["Models", "Train", "Datasets", "Kernels"], swiftSettings: fast),
         .target(name: "GoldenCheck", dependencies: ["Train", "Tensor", "Datasets", "Models"], swiftSettings: fast),
         .executableTarget(name: "samdg", dependencies: [
-            "GoldenCheck", "Train", "Models", "SAMMed",
+            "GoldenCheck", "Train", "Models", "SAMMed", "Runtime", "Kernels",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
         .executableTarget(name: "samdg-bench", dependencies: ["Compiler", "Runtime", "Kernels", "CBLAS"],

@@ -47,7 +47,7 @@ public final class Session {
 
     public func run(_ bindings: [String: Tensor]) throws -> [String: Tensor] {
         let profile = ProcessInfo.processInfo.environment["SAMDG_PROFILE"] != nil
-        executor.profiling = profile
+        if profile { executor.profiling = true }
         let out = try executor.run(bindings)
         if profile { FileHandle.standardError.write(executor.profileReport().data(using: .utf8)!) }
         return out

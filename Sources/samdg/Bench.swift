@@ -3,6 +3,7 @@ import Foundation
 import Graph
 import Kernels
 import Models
+import Runtime
 import Tensor
 import Train
 
@@ -29,7 +30,8 @@ struct Bench: ParsableCommand {
     func run() throws {
         Parallel.configure(threads: threads)
         let t0 = Date()
-        let (step, flops, what) = try prepare()
+        let w = try prepare()
+        let (step, flops, what) = (w.step, w.flops, w.what)
         let setup = Date().timeIntervalSince(t0)
         for _ in 0..<warmup { try step() }
         var times: [Double] = []
@@ -52,7 +54,7 @@ struct Bench: ParsableCommand {
     }
 
     /// Builds the workload; returns one step, its FLOP count (matmul/conv only) and a description.
-    func prepare() throws -> (() throws -> Void, Double, String) {
+    func prepare() throws -> Prepared {
         switch workload {
         case .samViTBEncoder:
             return try encoder(size: 1024, what: "SAM ViT-B image encoder, 1×3×1024², formula weights") { mb, x in
@@ -74,17 +76,17 @@ struct Bench: ParsableCommand {
     }
 
     func encoder(size: Int, what: String, weights: [String: Tensor]? = nil,
-                 _ build: (ModelBuilder, Value) throws -> Value) throws -> (() throws -> Void, Double, String) {
+                 _ build: (ModelBuilder, Value) throws -> Value) throws -> Prepared {
         let mb = ModelBuilder()
         mb.graph.output("embedding", try build(mb, mb.graph.input("image", [1, 3, size, size])))
         var bind = try StateDictBinding.bind(weights ?? FormulaWeights.generate(mb.declared), to: mb.declared, allowExtra: true)
         bind.merge(mb.constants) { a, _ in a }
         bind["image"] = Tensor(shape: [1, 3, size, size], (0..<(3 * size * size)).map { Float($0 % 251) / 251 })
         let session = try Session(mb.graph)
-        return ({ _ = try session.run(bind) }, FLOPs.count(mb.graph), what)
+        return Prepared(step: { _ = try session.run(bind) }, flops: session.executor.plan.totalFLOPs, what: what, session: session)
     }
 
-    func decoderStep() throws -> (() throws -> Void, Double, String) {
+    func decoderStep() throws -> Prepared {
         let mb = ModelBuilder()
         let g = mb.graph
         let emb = g.input("embedding", [1, 256, 64, 64]), boxes = g.input("boxes", [4, 4]), target = g.input("target", [4, 1, 1024, 1024])
@@ -101,11 +103,12 @@ struct Bench: ParsableCommand {
             "boxes": Tensor(shape: [4, 4], [100, 120, 400, 500, 300, 300, 700, 650, 50, 600, 350, 980, 600, 100, 990, 400]),
             "target": Tensor(shape: [4, 1, 1024, 1024], (0..<(4 * 1024 * 1024)).map { i in Float((i / 1024 % 1024 > 300 && i % 1024 < 600) ? 1 : 0) }),
         ]
-        return ({ try trainer.step(batch) }, FLOPs.count(trainer.session.graph),
-                "SAM mask-decoder train step: 1×256×64² embedding, 4 boxes, masks at 1024², DiceCE, Adam(1e-4, wd 1e-3)")
+        return Prepared(step: { try trainer.step(batch) }, flops: trainer.session.executor.plan.totalFLOPs,
+                        what: "SAM mask-decoder train step: 1×256×64² embedding, 4 boxes, masks at 1024², DiceCE, Adam(1e-4, wd 1e-3)",
+                        session: trainer.session)
     }
 
-    func deepLabStep(_ cfg: DeepLabV3Config, batch: Int, size: Int) throws -> (() throws -> Void, Double, String) {
+    func deepLabStep(_ cfg: DeepLabV3Config, batch: Int, size: Int) throws -> Prepared {
         let mb = ModelBuilder()
         let g = mb.graph
         let logits = try mb.deepLabV3(g.input("image", [batch, 3, size, size]), cfg, mode: .train(momentum: 0.1))
@@ -117,8 +120,9 @@ struct Bench: ParsableCommand {
         let n = batch * size * size
         let b: [String: Tensor] = ["image": Tensor(shape: [batch, 3, size, size], (0..<(3 * n)).map { Float($0 % 253) / 253 }),
                                    "mask": Tensor(shape: [batch, 1, size, size], (0..<n).map { Float(($0 / size) % size > size / 2 ? 1 : 0) })]
-        return ({ try trainer.step(b) }, FLOPs.count(trainer.session.graph),
-                "DeepLabV3-\(cfg.backbone.block == .bottleneck ? "ResNet50" : "ResNet18") OS\(cfg.backbone.outputStride) train step, \(batch)×3×\(size)², stage-1 loss, Adam")
+        return Prepared(step: { try trainer.step(b) }, flops: trainer.session.executor.plan.totalFLOPs,
+                        what: "DeepLabV3-\(cfg.backbone.block == .bottleneck ? "ResNet50" : "ResNet18") OS\(cfg.backbone.outputStride) train step, \(batch)×3×\(size)², stage-1 loss, Adam",
+                        session: trainer.session)
     }
 
     func peakRSSMiB() -> Double {
@@ -128,27 +132,11 @@ struct Bench: ParsableCommand {
     }
 }
 
-/// Multiply-add FLOPs (2 per MAC) of the contractions in a graph.
-enum FLOPs {
-    static func count(_ g: Graph) -> Double {
-        var f = 0.0
-        for n in g.nodes {
-            switch n.op {
-            case .matmul(let ta, _):
-                let a = g.shape(n.inputs[0])
-                let k = ta ? a[a.count - 2] : a[a.count - 1]
-                f += 2 * Double(ShapeMath.count(n.shape)) * Double(k)
-            case .conv2d:
-                let w = g.shape(n.inputs[1])
-                f += 2 * Double(ShapeMath.count(n.shape)) * Double(w[1] * w[2] * w[3])
-            case .conv2dBackwardInput:
-                let w = g.shape(n.inputs[1])
-                f += 2 * Double(ShapeMath.count(g.shape(n.inputs[0]))) * Double(w[1] * w[2] * w[3])
-            case .conv2dBackwardWeight:
-                f += 2 * Double(ShapeMath.count(g.shape(n.inputs[1]))) * Double(n.shape[1] * n.shape[2] * n.shape[3])
-            default: break
-            }
-        }
-        return f
-    }
+/// A ready-to-run workload.
+struct Prepared {
+    let step: () throws -> Void
+    let flops: Double
+    let what: String
+    let session: Session
 }
+

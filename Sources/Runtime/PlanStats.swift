@@ -1,0 +1,53 @@
+import Kernels
+import Tensor
+
+/// Static costs of a plan: FLOPs (2 per multiply-add of the contractions), bytes each step reads
+/// and writes, and memory: the naive sum of every result buffer against the peak of what is live
+/// at once under the plan's release schedule.
+extension Plan {
+    public func flops(_ i: Int) -> Double {
+        let s = steps[i]
+        let out = Double(ShapeMath.count(slotShapes[s.out]))
+        switch s.kernel {
+        case .matmul(let ta, _):
+            let a = slotShapes[s.args[0]]
+            return 2 * out * Double(ta ? a[a.count - 2] : a[a.count - 1])
+        case .conv2d:
+            let w = slotShapes[s.args[1]]
+            return 2 * out * Double(w[1] * w[2] * w[3])
+        case .conv2dBackwardInput:
+            let w = slotShapes[s.args[1]]
+            return 2 * Double(ShapeMath.count(slotShapes[s.args[0]])) * Double(w[1] * w[2] * w[3])
+        case .conv2dBackwardWeight:
+            let w = slotShapes[s.out]
+            return 2 * Double(ShapeMath.count(slotShapes[s.args[1]])) * Double(w[1] * w[2] * w[3])
+        default:
+            return 0
+        }
+    }
+
+    public var totalFLOPs: Double { steps.indices.reduce(0) { $0 + flops($1) } }
+
+    /// Bytes read (operands) plus written (result) by step i; reshape views move nothing.
+    public func bytesMoved(_ i: Int) -> Double {
+        let s = steps[i]
+        if case .reshape = s.kernel { return 0 }
+        return 4 * Double(s.args.reduce(ShapeMath.count(slotShapes[s.out])) { $0 + ShapeMath.count(slotShapes[$1]) })
+    }
+
+    /// (naive, peak) bytes of step results: naive = every result kept; peak = most bytes live at
+    /// once when each buffer is freed after its last reader (reshape views share their operand's).
+    public var memory: (naive: Int, peak: Int) {
+        var naive = 0, live = 0, peak = 0
+        var size = [Int](repeating: 0, count: slotShapes.count)
+        let keep = Set(outputs.map(\.slot))
+        for s in steps {
+            if case .reshape = s.kernel { } else {
+                size[s.out] = 4 * ShapeMath.count(slotShapes[s.out])
+                naive += size[s.out]; live += size[s.out]; peak = max(peak, live)
+            }
+            for r in s.release where !keep.contains(r) { live -= size[r]; size[r] = 0 }
+        }
+        return (naive, peak)
+    }
+}

@@ -1,0 +1,61 @@
+import Compiler
+import Graph
+import Kernels
+import Primitives
+import Runtime
+import Tensor
+import TestSupport
+import XCTest
+
+/// Fused and unfused plans of the same graph agree (the fused kernel against the per-op kernels).
+final class FusionTests: XCTestCase {
+    var rng = SeededRNG(seed: 77)
+
+    func run(_ g: Graph, fuse: Bool, _ b: [String: Tensor]) throws -> (Tensor, Plan) {
+        let plan = try Compiler.compile(g, fuse: fuse)
+        return (try Executor(plan).run(b)["y"]!, plan)
+    }
+
+    func testBatchNormGeluChainFusesAndAgrees() throws {
+        let g = Graph()
+        let x = g.input("x", [2, 5, 7, 33]), w = g.input("w", [5]), b = g.input("b", [5])
+        let rm = g.input("rm", [5]), rv = g.input("rv", [5])
+        let bn = try g.batchNormEval(x, weight: w, bias: b, runningMean: rm, runningVar: rv)
+        // gelu, a residual add, a unary_grad and a constant, with odd sizes for the tails
+        let y = try g.add(g.gelu(bn), g.add(.unaryGrad(.tanh), [x, g.affine(x, scale: 0.5, shift: 1)]))
+        g.output("y", try g.mul(y, g.constant(0.25, [2, 5, 7, 33])))
+        let bind = ["x": rng.tensor([2, 5, 7, 33], -3, 3), "w": rng.tensor([5]), "b": rng.tensor([5]),
+                    "rm": rng.tensor([5]), "rv": rng.tensor([5], 0.5, 2)]
+        let (fused, fp) = try run(g, fuse: true, bind)
+        let (plain, pp) = try run(g, fuse: false, bind)
+        XCTAssertLessThan(relativeL2(fused.scalars, plain.scalars), 1e-6)
+        XCTAssertLessThan(fp.steps.count, pp.steps.count)
+        XCTAssertTrue(fp.steps.contains { if case .fused = $0.kernel { return true }; return false })
+    }
+
+    func testOperandsUsedTwiceAndOutputsStayMaterialised() throws {
+        let g = Graph()
+        let x = g.input("x", [3, 40])
+        let e = try g.exp(x)                     // two consumers: stays a buffer
+        let s = try g.mul(e, e)
+        g.output("e", e)
+        g.output("y", try g.add(s, g.unary(.log, g.affine(x, scale: 1, shift: 5))))
+        let bind = ["x": rng.tensor([3, 40])]
+        let (fused, _) = try run(g, fuse: true, bind)
+        let (plain, _) = try run(g, fuse: false, bind)
+        XCTAssertLessThan(relativeL2(fused.scalars, plain.scalars), 1e-6)
+    }
+
+    func testGradientGraphsAgree() throws {
+        // the same fusion applies to backward graphs
+        let x = rng.tensor([2, 3, 6, 6]), w = rng.tensor([4, 3, 3, 3])
+        let g = Graph()
+        let xv = g.input("x", x.shape), wv = g.input("w", w.shape)
+        let y = try g.sumAll(g.gelu(g.layerNorm2d(g.conv2d(xv, wv, nil, ConvGeometry(padding: 1)), weight: nil, bias: nil)))
+        let grads = try Autodiff.gradients(g, seeds: [(y, g.constant(1, []))], wrt: [xv, wv])
+        g.output("y", grads[0]!)
+        let (fused, _) = try run(g, fuse: true, ["x": x, "w": w])
+        let (plain, _) = try run(g, fuse: false, ["x": x, "w": w])
+        XCTAssertLessThan(relativeL2(fused.scalars, plain.scalars), 1e-5)
+    }
+}
