@@ -42,8 +42,10 @@ public enum Compiler {
         var lastUse = [Int](repeating: -1, count: shapes.count)
         for (k, s) in steps.enumerated() { for a in s.args { lastUse[a] = k } }
         for (slot, k) in lastUse.enumerated() where k >= 0 { steps[k].release.append(slot) }
-        return Plan(slotShapes: shapes, bindings: bindings,
-                    outputs: g.outputs.map { ($0.name, slotOf[$0.value.id]) }, steps: steps)
+        var plan = Plan(slotShapes: shapes, bindings: bindings,
+                        outputs: g.outputs.map { ($0.name, slotOf[$0.value.id]) }, steps: steps)
+        MemoryPlanner.plan(&plan)
+        return plan
     }
 
     /// The kernel that computes one op.

@@ -4,7 +4,8 @@ import Tensor
 
 /// Runs a `Plan`: binds named tensors, runs the steps in order and recycles buffers.
 ///
-/// Buffers: a step's result takes a buffer of the same size from the free pool when one is there
+/// Buffers: results the compiler planned live in one arena at fixed offsets (see the Compiler's
+/// `MemoryPlanner`); any other result takes a buffer of the same size from the free pool when one is there
 /// (no zero fill: every kernel writes its whole result). A buffer returns to the pool when the
 /// last slot that references it (a `reshape` result is a view sharing its operand's buffer) has
 /// been released. Output buffers are handed to the caller; at the next run, those the caller no
@@ -18,6 +19,8 @@ public final class Executor {
     public private(set) var stepCalls: [Int]
     public var profiling = false
     private var pool: [Int: [Storage]] = [:]
+    /// The planned arena (allocated on first run, reused by every run).
+    private var arena: Storage?
     private var lastOutputs: [Storage] = []
 
     public init(_ plan: Plan) {
@@ -68,12 +71,18 @@ public final class Executor {
             } else {
                 let bytes = ShapeMath.count(shape) * 4
                 let storage: Storage
-                if var free = pool[bytes], let s = free.popLast() {
-                    pool[bytes] = free; storage = s
+                if step.out < plan.arenaOffsets.count, let off = plan.arenaOffsets[step.out] {
+                    // planned: a slice of the arena (never pooled, never handed out)
+                    if arena == nil { arena = Storage(byteCount: plan.arenaBytes, zeroed: false) }
+                    storage = Storage(slice: arena!, offset: off, byteCount: bytes)
                 } else {
-                    storage = Storage(byteCount: bytes, zeroed: false)
+                    if var free = pool[bytes], let s = free.popLast() {
+                        pool[bytes] = free; storage = s
+                    } else {
+                        storage = Storage(byteCount: bytes, zeroed: false)
+                    }
+                    owned[ObjectIdentifier(storage)] = storage
                 }
-                owned[ObjectIdentifier(storage)] = storage
                 out = Tensor(shape: shape, dtype: .float32, storage: storage)
                 if profiling {
                     let t0 = DispatchTime.now().uptimeNanoseconds

@@ -23,6 +23,10 @@ public struct Plan: Sendable, CustomStringConvertible {
     public var bindings: [(name: String, slot: Int)]
     public var outputs: [(name: String, slot: Int)]
     public var steps: [Step]
+    /// Byte offset of each step result in the plan's arena (nil: allocated separately: outputs,
+    /// views, bindings); filled by the compiler's memory planner.
+    public var arenaOffsets: [Int?] = []
+    public var arenaBytes = 0
 
     public init(slotShapes: [[Int]], bindings: [(name: String, slot: Int)], outputs: [(name: String, slot: Int)], steps: [Step]) {
         self.slotShapes = slotShapes; self.bindings = bindings; self.outputs = outputs; self.steps = steps

@@ -35,7 +35,8 @@ extension Plan {
         return 4 * Double(s.args.reduce(ShapeMath.count(slotShapes[s.out])) { $0 + ShapeMath.count(slotShapes[$1]) })
     }
 
-    /// (naive, peak) bytes of step results: naive = every result kept; peak = most bytes live at
+    /// (naive, peak) bytes of step results — peak as the liveness bound; `arenaBytes` is what the
+    /// planner's arena actually takes: naive = every result kept; peak = most bytes live at
     /// once when each buffer is freed after its last reader (reshape views share their operand's).
     public var memory: (naive: Int, peak: Int) {
         var naive = 0, live = 0, peak = 0

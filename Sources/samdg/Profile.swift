@@ -46,7 +46,7 @@ struct Profile: ParsableCommand {
             let obj: [String: Any] = [
                 "workload": workload.rawValue, "fused": !noFuse, "wall_s": wall, "kernel_total_s": total,
                 "steps": plan.steps.count, "gflop": plan.totalFLOPs / 1e9,
-                "memory": ["naive_bytes": mem.naive, "planned_peak_bytes": mem.peak],
+                "memory": ["naive_bytes": mem.naive, "liveness_peak_bytes": mem.peak, "arena_bytes": plan.arenaBytes],
                 "kernels": sorted.map { ["kernel": $0.kernel, "calls": $0.calls, "seconds": $0.time,
                                          "gflops": $0.time > 0 ? $0.flops / $0.time / 1e9 : 0, "bytes": $0.bytes] },
             ]
@@ -62,7 +62,8 @@ struct Profile: ParsableCommand {
         if sorted.count > top { print("   … \(sorted.count - top) more kernels") }
         print(String(format: "kernels %.3f s of %.3f s measured per run (%.1f%%); %d steps; %.1f GFLOP (%.1f GFLOP/s)",
                      total, wall, 100 * total / max(wall, 1e-12), plan.steps.count, plan.totalFLOPs / 1e9, plan.totalFLOPs / wall / 1e9))
-        print(String(format: "memory: planned peak %.1f MiB vs naive %.1f MiB (%.2f×)", Double(mem.peak) / 1048576,
-                     Double(mem.naive) / 1048576, Double(mem.peak) / Double(max(mem.naive, 1))))
+        print(String(format: "memory: arena %.1f MiB (liveness bound %.1f MiB) vs naive %.1f MiB (%.2f×)",
+                     Double(plan.arenaBytes) / 1048576, Double(mem.peak) / 1048576, Double(mem.naive) / 1048576,
+                     Double(plan.arenaBytes) / Double(max(mem.naive, 1))))
     }
 }
