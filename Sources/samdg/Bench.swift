@@ -75,14 +75,42 @@ struct Bench: ParsableCommand {
         }
     }
 
-    func encoder(size: Int, what: String, weights: [String: Tensor]? = nil,
+    /// An encoder forward pass, or with `train` the gradients of the embedding's mean with respect
+    /// to every weight plus an Adam update.
+    func encoder(size: Int, batch: Int = 1, train: Bool = false, what: String, weights: [String: Tensor]? = nil,
                  _ build: (ModelBuilder, Value) throws -> Value) throws -> Prepared {
         let mb = ModelBuilder()
-        mb.graph.output("embedding", try build(mb, mb.graph.input("image", [1, 3, size, size])))
+        let emb = try build(mb, mb.graph.input("image", [batch, 3, size, size]))
+        mb.graph.output("embedding", emb)
         var bind = try StateDictBinding.bind(weights ?? FormulaWeights.generate(mb.declared), to: mb.declared, allowExtra: true)
         bind.merge(mb.constants) { a, _ in a }
-        bind["image"] = Tensor(shape: [1, 3, size, size], (0..<(3 * size * size)).map { Float($0 % 251) / 251 })
+        let image = Tensor(shape: [batch, 3, size, size], (0..<(batch * 3 * size * size)).map { Float($0 % 251) / 251 })
+        if train {
+            mb.graph.output("loss", try mb.graph.meanAll(emb))
+            let trainable = mb.declared.map(\.name).filter { !$0.contains("running_") }
+            let trainer = try Trainer(graph: mb.graph, loss: "loss", parameters: bind, trainable: trainable, optimizer: Adam(lr: 1e-5))
+            return Prepared(step: { try trainer.step(["image": image]) }, flops: trainer.session.executor.plan.totalFLOPs,
+                            what: what + ", training step (mean embedding, Adam)", session: trainer.session)
+        }
+        bind["image"] = image
         let session = try Session(mb.graph)
+        return Prepared(step: { _ = try session.run(bind) }, flops: session.executor.plan.totalFLOPs, what: what, session: session)
+    }
+
+    /// A serialised graph: inputs get seeded uniform values, parameters formula weights; with
+    /// `train`, the output "loss" is differentiated with respect to every parameter.
+    func graphFile(_ path: String, train: Bool) throws -> Prepared {
+        let g = try Graph.load(path: path)
+        var rng = SplitMix64(seed: 1)
+        var bind = FormulaWeights.generate(g.parameters.map { ($0.name, g.shape($0.value)) })
+        for (n, v) in g.inputs { let s = g.shape(v); bind[n] = Tensor(shape: s, (0..<ShapeMath.count(s)).map { _ in rng.uniform(0, 1) }) }
+        let what = "graph \(path) (\(g.nodes.count) nodes)"
+        if train {
+            guard g.outputValue("loss") != nil else { throw ValidationError("\(path): --train needs an output named \"loss\"") }
+            let session = try Session(g, loss: "loss", wrt: g.parameters.map(\.name))
+            return Prepared(step: { _ = try session.run(bind) }, flops: session.executor.plan.totalFLOPs, what: what + ", with gradients", session: session)
+        }
+        let session = try Session(g)
         return Prepared(step: { _ = try session.run(bind) }, flops: session.executor.plan.totalFLOPs, what: what, session: session)
     }
 
@@ -108,9 +136,17 @@ struct Bench: ParsableCommand {
                         session: trainer.session)
     }
 
-    func deepLabStep(_ cfg: DeepLabV3Config, batch: Int, size: Int) throws -> Prepared {
+    func deepLabStep(_ cfg: DeepLabV3Config, batch: Int, size: Int, train: Bool = true) throws -> Prepared {
         let mb = ModelBuilder()
         let g = mb.graph
+        if !train {
+            g.output("logits", try mb.deepLabV3(g.input("image", [batch, 3, size, size]), cfg, mode: .eval))
+            var bind = FormulaWeights.generate(mb.declared)
+            bind["image"] = Tensor(shape: [batch, 3, size, size], (0..<(batch * 3 * size * size)).map { Float($0 % 253) / 253 })
+            let session = try Session(g)
+            return Prepared(step: { _ = try session.run(bind) }, flops: session.executor.plan.totalFLOPs,
+                            what: "DeepLabV3 (\(cfg.backbone.layers), \(cfg.backbone.block.rawValue)) OS\(cfg.backbone.outputStride) eval forward, \(batch)×3×\(size)²", session: session)
+        }
         let logits = try mb.deepLabV3(g.input("image", [batch, 3, size, size]), cfg, mode: .train(momentum: 0.1))
         g.output("loss", try g.stage1Loss(logits, g.input("mask", [batch, 1, size, size])))
         let params = FormulaWeights.generate(mb.declared)
