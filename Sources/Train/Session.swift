@@ -7,14 +7,20 @@ import Tensor
 /// A compiled forward graph plus, optionally, its gradients with respect to chosen parameters:
 /// the unit the training loop and `check-golden` run.
 public final class Session {
+    /// Debug switches, read once per process: `SAMDG_NO_FUSE` compiles unfused plans,
+    /// `SAMDG_PROFILE` prints each run's per-step table to stderr.
+    static let noFuse = ProcessInfo.processInfo.environment["SAMDG_NO_FUSE"] != nil
+    static let profileEnv = ProcessInfo.processInfo.environment["SAMDG_PROFILE"] != nil
+
     public let graph: Graph
     public let executor: Executor
     /// Names of the gradient outputs, "grad.<name>", in `wrt` order.
     public let gradientNames: [String]
 
+    /// `fuse` chooses fused plans (default: on unless `SAMDG_NO_FUSE` is set).
     /// Builds gradients of `loss` (a scalar output) or of Σ outputᵢ·cotangentᵢ when `cotangents`
     /// names an input per output, with respect to the named parameters or inputs in `wrt`.
-    public init(_ graph: Graph, loss: String? = nil, cotangents: [String: String] = [:], wrt: [String] = []) throws {
+    public init(_ graph: Graph, loss: String? = nil, cotangents: [String: String] = [:], wrt: [String] = [], fuse: Bool? = nil) throws {
         self.graph = graph
         var names: [String] = []
         if !wrt.isEmpty {
@@ -42,11 +48,11 @@ public final class Session {
             }
         }
         gradientNames = names
-        executor = Executor(try Compiler.compile(graph, fuse: ProcessInfo.processInfo.environment["SAMDG_NO_FUSE"] == nil))
+        executor = Executor(try Compiler.compile(graph, fuse: fuse ?? !Self.noFuse))
     }
 
     public func run(_ bindings: [String: Tensor]) throws -> [String: Tensor] {
-        let profile = ProcessInfo.processInfo.environment["SAMDG_PROFILE"] != nil
+        let profile = Self.profileEnv
         if profile { executor.profiling = true }
         let out = try executor.run(bindings)
         if profile { FileHandle.standardError.write(executor.profileReport().data(using: .utf8)!) }

@@ -22,14 +22,14 @@ public final class Trainer {
     let lossName: String
 
     public init(graph: Graph, loss: String, parameters: [String: Tensor], trainable: [String],
-                optimizer: Optimizer, stateUpdates: [String: String] = [:]) throws {
+                optimizer: Optimizer, stateUpdates: [String: String] = [:], fuse: Bool? = nil) throws {
         for (name, v) in graph.parameters {
             guard let t = parameters[name] else { throw SamdgError("trainer", "no value for parameter \"\(name)\" \(ShapeMath.describe(graph.shape(v)))") }
             guard t.shape == graph.shape(v) else {
                 throw SamdgError("trainer: parameter \"\(name)\"", "shape \(ShapeMath.describe(t.shape)), graph expects \(ShapeMath.describe(graph.shape(v)))")
             }
         }
-        session = try Session(graph, loss: loss, wrt: trainable)
+        session = try Session(graph, loss: loss, wrt: trainable, fuse: fuse)
         self.optimizer = optimizer
         self.trainable = trainable
         self.parameters = parameters.mapValues { $0.toFloat32().copy() }

@@ -23,7 +23,6 @@ struct Profile: ParsableCommand {
     @Flag(help: "Print JSON") var json = false
 
     func run() throws {
-        if noFuse { setenv("SAMDG_NO_FUSE", "1", 1) }
         Parallel.configure(threads: threads)
         let w = try prepareTarget()
         try w.step()                                   // warm-up (allocations, first touches)
@@ -82,10 +81,9 @@ enum ProfileModel: String, CaseIterable {
 extension Profile {
     func prepareTarget() throws -> Prepared {
         if let w = Bench.Workload(rawValue: target) {
-            var b = Bench(); b.workload = w
-            return try b.prepare()
+            return try WorkloadBuilder(fuse: !noFuse).prepare(w)
         }
-        var b = Bench(); b.workload = .samViTBEncoder
+        let b = WorkloadBuilder(fuse: !noFuse)
         if let m = ProfileModel(rawValue: target) {
             switch m {
             case .vitB:

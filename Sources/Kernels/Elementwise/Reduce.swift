@@ -1,3 +1,4 @@
+import Foundation
 import Primitives
 import Tensor
 
@@ -121,13 +122,12 @@ public enum SoftmaxKernel {
                 var m = -Float.infinity
                 for k in 0..<n { m = max(m, px[base + k * inner]) }
                 var s: Float = 0
-                for k in 0..<n { let e = Float(_exp(Double(px[base + k * inner] - m))); py[base + k * inner] = e; s += e }
+                for k in 0..<n { let e = Float(Foundation.exp(Double(px[base + k * inner] - m))); py[base + k * inner] = e; s += e }
                 for k in 0..<n { py[base + k * inner] /= s }
             }
         }
     }
 
-    @inline(__always) static func _exp(_ x: Double) -> Double { UnaryFnExp.exp(x) }
 
     /// dx = y·(dy − Σₐ dy·y) along `axis`, given the softmax result y.
     public static func backward(axis: Int, y: Tensor, dy: Tensor, _ dx: Tensor) {
@@ -177,5 +177,3 @@ public enum SoftmaxKernel {
     }
 }
 
-import Foundation
-enum UnaryFnExp { @inline(__always) static func exp(_ x: Double) -> Double { Foundation.exp(x) } }

@@ -54,30 +54,31 @@ public enum UnaryKernels {
     /// Single-threaded loop over a short run (fused kernels call this per block).
     @inline(__always)
     static func applySerial(_ f: UnaryFn, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int) {
-        var i = 0
         if forward(f, V(repeating: 1)) != nil {
-            while i + 16 <= n { store16(forward(f, load16(x + i))!, y + i); i += 16 }
+            writeLoop(y, 0..<n, stream: false, { forward(f, load16(x + $0))! }, { Float(f.reference(Double(x[$0]))) })
+        } else {
+            for i in 0..<n { y[i] = Float(f.reference(Double(x[i]))) }
         }
-        while i < n { y[i] = Float(f.reference(Double(x[i]))); i += 1 }
     }
 
     @inline(__always)
     static func gradientSerial(_ f: UnaryFn, x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, count n: Int) {
-        var i = 0
         if backward(f, V(repeating: 1), V(repeating: 1)) != nil {
-            while i + 16 <= n { store16(backward(f, load16(x + i), load16(dy + i))!, dx + i); i += 16 }
+            writeLoop(dx, 0..<n, stream: false, { backward(f, load16(x + $0), load16(dy + $0))! },
+                      { dy[$0] * Float(f.referenceDerivative(Double(x[$0]))) })
+        } else {
+            for i in 0..<n { dx[i] = dy[i] * Float(f.referenceDerivative(Double(x[i]))) }
         }
-        while i < n { dx[i] = dy[i] * Float(f.referenceDerivative(Double(x[i]))); i += 1 }
     }
 
     public static func apply(_ f: UnaryFn, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int) {
         let stream = n * 4 >= streamingThresholdBytes
         let vector = forward(f, V(repeating: 1)) != nil
         Parallel.forChunks(n) { r in
-            if vector {
-                writeLoop(y, r, stream: stream, { forward(f, load16(x + $0))! }, { Float(f.reference(Double(x[$0]))) })
+            if vector && stream {
+                writeLoop(y, r, stream: true, { forward(f, load16(x + $0))! }, { Float(f.reference(Double(x[$0]))) })
             } else {
-                for i in r { y[i] = Float(f.reference(Double(x[i]))) }
+                applySerial(f, x + r.lowerBound, y + r.lowerBound, count: r.count)
             }
         }
     }
@@ -87,11 +88,11 @@ public enum UnaryKernels {
         let stream = n * 4 >= streamingThresholdBytes
         let vector = backward(f, V(repeating: 1), V(repeating: 1)) != nil
         Parallel.forChunks(n) { r in
-            if vector {
-                writeLoop(dx, r, stream: stream, { backward(f, load16(x + $0), load16(dy + $0))! },
+            if vector && stream {
+                writeLoop(dx, r, stream: true, { backward(f, load16(x + $0), load16(dy + $0))! },
                           { dy[$0] * Float(f.referenceDerivative(Double(x[$0]))) })
             } else {
-                for i in r { dx[i] = dy[i] * Float(f.referenceDerivative(Double(x[i]))) }
+                gradientSerial(f, x: x + r.lowerBound, dy: dy + r.lowerBound, dx: dx + r.lowerBound, count: r.count)
             }
         }
     }
