@@ -17,6 +17,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
     ],
     targets: [
         // System libraries (Debian -dev packages, found through pkg-config).
@@ -41,10 +43,14 @@ let package = Package(
         .target(name: "Compiler", dependencies: ["Graph", "Runtime"], swiftSettings: fast),
         .target(name: "Train", dependencies: ["Graph", "Compiler", "Runtime", "H5"], swiftSettings: fast),
         .target(name: "Models", dependencies: ["Graph", "Tensor", .product(name: "ZIPFoundation", package: "ZIPFoundation")], swiftSettings: fast),
-        .target(name: "SAMMed", dependencies: ["Models", "Train", "Datasets", "Kernels"], swiftSettings: fast),
+        // Experiment graphs, fingerprints, the content-addressed store and the DAG runner: nothing model-specific.
+        .target(name: "Pipeline", dependencies: [
+            "Tensor", .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .target(name: "SAMMed", dependencies: ["Models", "Train", "Datasets", "Kernels", "Pipeline", "H5"], swiftSettings: fast),
         .target(name: "GoldenCheck", dependencies: ["Train", "Tensor", "Datasets", "Models"], swiftSettings: fast),
         .executableTarget(name: "samdg", dependencies: [
-            "GoldenCheck", "Train", "Models", "SAMMed", "Runtime", "Kernels",
+            "GoldenCheck", "Train", "Models", "SAMMed", "Runtime", "Kernels", "Pipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
         .executableTarget(name: "samdg-bench", dependencies: ["Compiler", "Runtime", "Kernels", "CBLAS"],
@@ -63,6 +69,7 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["Models", "Graph", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "SAMMedTests", dependencies: ["SAMMed", "Models", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "PthTests", dependencies: ["Models", "TestSupport"], swiftSettings: fast),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Train", "H5", "TestSupport"], swiftSettings: fast),
     ],
     swiftLanguageModes: [.v5]
