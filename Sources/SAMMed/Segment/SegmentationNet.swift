@@ -1,0 +1,94 @@
+import Foundation
+import Graph
+import Models
+import Tensor
+import Train
+
+/// Stage 1's network (the paper: DeepLabV3-ResNet50 at output stride 8; lighter ResNets for CPU
+/// runs): a training graph (BatchNorm batch statistics, the seed's stage-1 loss, Adam) and an
+/// eval graph sharing the trainer's parameters.
+final class SegmentationNet {
+    let config: DeepLabV3Config
+    let batch: Int, size: Int
+    let trainer: Trainer
+    let evalSession: Session
+    let evalBatch: Int
+
+    static func config(backbone: String, outputStride: Int) throws -> DeepLabV3Config {
+        guard outputStride == 8 || outputStride == 16 else { throw SamdgError("segment: output_stride", "expected 8 or 16, got \(outputStride)") }
+        switch backbone {
+        case "resnet18": return DeepLabV3Config(backbone: .resnet18(outputStride: outputStride))
+        case "resnet34": return DeepLabV3Config(backbone: .resnet34(outputStride: outputStride))
+        case "resnet50": return DeepLabV3Config(backbone: .resnet50(outputStride: outputStride))
+        case "resnet101": return DeepLabV3Config(backbone: .resnet101(outputStride: outputStride))
+        default: throw SamdgError("segment: backbone", "expected resnet18, resnet34, resnet50 or resnet101, got \(backbone)")
+        }
+    }
+
+    /// A fresh network (He-initialised, seeded) or one resumed from a checkpoint.
+    init(config: DeepLabV3Config, batch: Int, size: Int, lr: Float, seed: UInt64, resume: Checkpoint? = nil) throws {
+        self.config = config; self.batch = batch; self.size = size
+        let mb = ModelBuilder()
+        let g = mb.graph
+        let logits = try mb.deepLabV3(g.input("image", [batch, 3, size, size]), config, mode: .train(momentum: 0.1))
+        g.output("loss", try g.stage1Loss(logits, g.input("mask", [batch, 1, size, size])))
+        let trainable = mb.declared.map(\.name).filter { !$0.contains("running_") && !$0.hasSuffix("num_batches_tracked") }
+        if let resume {
+            trainer = try Trainer(resuming: resume, graph: g, loss: "loss", trainable: trainable, stateUpdates: mb.runningStatUpdates)
+        } else {
+            trainer = try Trainer(graph: g, loss: "loss", parameters: HeInit.generate(mb.declared, seed: seed), trainable: trainable,
+                                  optimizer: Adam(lr: lr), stateUpdates: mb.runningStatUpdates)
+        }
+        evalBatch = batch
+        let eb = ModelBuilder()
+        eb.graph.output("prob", try eb.graph.sigmoid(eb.deepLabV3(eb.graph.input("image", [batch, 3, size, size]), config, mode: .eval)))
+        evalSession = try Session(eb.graph)
+    }
+
+    /// Probability maps [N, S, S] for prepared images [N, 3, S, S] (eval-mode BatchNorm).
+    func predict(_ images: Tensor) throws -> Tensor {
+        let n = images.shape[0], s = size
+        let out = Tensor(zeros: [n, s, s])
+        var bind = trainer.parameters
+        var start = 0
+        while start < n {
+            let rows = (0..<evalBatch).map { min(n - 1, start + $0) }
+            bind["image"] = PreparedSet.gather(images, rows)
+            let p = try evalSession.run(bind)["prob"]!
+            let take = min(evalBatch, n - start)
+            out.floats.baseAddress!.advanced(by: start * s * s).update(from: p.floats.baseAddress!, count: take * s * s)
+            start += take
+        }
+        return out
+    }
+}
+
+/// torchvision's ResNet initialisation for training from scratch: convolutions
+/// `kaiming_normal_(mode="fan_out", nonlinearity="relu")`, BatchNorm weight 1 and bias 0,
+/// running mean 0 and variance 1, conv biases 0; drawn from a seeded SplitMix64 (Box–Muller).
+enum HeInit {
+    static func generate(_ declared: [(name: String, shape: [Int])], seed: UInt64) -> [String: Tensor] {
+        var rng = SplitMix64(seed: seed)
+        var out: [String: Tensor] = [:]
+        let names = Set(declared.map(\.name))
+        for (name, shape) in declared {
+            let n = ShapeMath.count(shape)
+            let stem = name.split(separator: ".").dropLast().joined(separator: ".")
+            let isNorm = names.contains(stem + ".running_mean")
+            if name.hasSuffix("running_var") || (isNorm && name.hasSuffix(".weight")) {
+                out[name] = Tensor(shape: shape, [Float](repeating: 1, count: n))
+            } else if shape.count == 4 {
+                let std = (2 / Double(shape[0] * shape[2] * shape[3])).squareRoot()
+                out[name] = Tensor(shape: shape, (0..<n).map { _ in Float(gaussian(&rng) * std) })
+            } else {
+                out[name] = Tensor(zeros: shape)
+            }
+        }
+        return out
+    }
+
+    static func gaussian(_ rng: inout SplitMix64) -> Double {
+        let u1 = (Double(rng.next() >> 11) + 1) / 9007199254740993.0, u2 = Double(rng.next() >> 11) / 9007199254740992.0
+        return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
+    }
+}
