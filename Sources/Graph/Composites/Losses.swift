@@ -8,9 +8,14 @@ extension Graph {
     }
 
     /// `nn.BCELoss()` (mean) on probabilities, with PyTorch's clamp of each log at −100.
+    ///
+    /// A saturated probability (exactly 0 or 1) would make the log's VJP divide by zero; its
+    /// argument is first kept ≥ the smallest positive float, which changes no forward value
+    /// (log of it is below −100 anyway) and makes those gradients 0 instead of NaN.
     public func bce(_ p: Value, _ target: Value) throws -> Value {
-        let logP = try unary(.clamp(lo: -100, hi: .infinity), log(p))
-        let log1mP = try unary(.clamp(lo: -100, hi: .infinity), log(affine(p, scale: -1, shift: 1)))
+        let tiny = Float.leastNonzeroMagnitude
+        let logP = try unary(.clamp(lo: -100, hi: .infinity), log(unary(.clamp(lo: tiny, hi: .infinity), p)))
+        let log1mP = try unary(.clamp(lo: -100, hi: .infinity), log(unary(.clamp(lo: tiny, hi: .infinity), affine(p, scale: -1, shift: 1))))
         let oneMinusT = try affine(target, scale: -1, shift: 1)
         return try affine(meanAll(add(mul(target, logP), mul(oneMinusT, log1mP))), scale: -1)
     }

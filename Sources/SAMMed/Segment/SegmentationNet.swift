@@ -63,9 +63,11 @@ final class SegmentationNet {
     }
 }
 
-/// torchvision's ResNet initialisation for training from scratch: convolutions
-/// `kaiming_normal_(mode="fan_out", nonlinearity="relu")`, BatchNorm weight 1 and bias 0,
-/// running mean 0 and variance 1, conv biases 0; drawn from a seeded SplitMix64 (Box–Muller).
+/// torchvision's initialisation for training DeepLabV3 from scratch: backbone convolutions
+/// `kaiming_normal_(mode="fan_out", nonlinearity="relu")` (ResNet's own init); the head's
+/// convolutions keep PyTorch's default `kaiming_uniform_(a=√5)`, i.e. U(±1/√fan_in), and so do
+/// their biases; BatchNorm weight 1 and bias 0, running mean 0 and variance 1. Drawn from a
+/// seeded SplitMix64 (Box–Muller for the normals).
 enum HeInit {
     static func generate(_ declared: [(name: String, shape: [Int])], seed: UInt64) -> [String: Tensor] {
         var rng = SplitMix64(seed: seed)
@@ -77,9 +79,15 @@ enum HeInit {
             let isNorm = names.contains(stem + ".running_mean")
             if name.hasSuffix("running_var") || (isNorm && name.hasSuffix(".weight")) {
                 out[name] = Tensor(shape: shape, [Float](repeating: 1, count: n))
-            } else if shape.count == 4 {
+            } else if shape.count == 4 && name.hasPrefix("backbone.") {
                 let std = (2 / Double(shape[0] * shape[2] * shape[3])).squareRoot()
                 out[name] = Tensor(shape: shape, (0..<n).map { _ in Float(gaussian(&rng) * std) })
+            } else if shape.count == 4 {
+                let bound = Float(1 / Double(shape[1] * shape[2] * shape[3]).squareRoot())
+                out[name] = Tensor(shape: shape, (0..<n).map { _ in rng.uniform(-bound, bound) })
+            } else if !isNorm, name.hasSuffix(".bias"), let w = declared.first(where: { $0.name == stem + ".weight" }), w.shape.count == 4 {
+                let bound = Float(1 / Double(w.shape[1] * w.shape[2] * w.shape[3]).squareRoot())
+                out[name] = Tensor(shape: shape, (0..<n).map { _ in rng.uniform(-bound, bound) })
             } else {
                 out[name] = Tensor(zeros: shape)
             }
