@@ -26,6 +26,11 @@ let package = Package(
                        providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c",
                        providers: [.apt(["libprotobuf-c-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // PNG/JPEG coding in C, so libpng's and libjpeg's error longjmps never cross Swift frames.
+        .target(name: "CImageIO", dependencies: ["CPNG", "CJPEG"]),
 
         .target(name: "Tensor", swiftSettings: fast),
         .target(name: "H5", dependencies: ["CHDF5", "Tensor"], swiftSettings: fast),
@@ -36,7 +41,7 @@ let package = Package(
         // Streaming-store helpers the Swift SIMD types cannot express (header-only C).
         .target(name: "CSIMD"),
         .target(name: "Kernels", dependencies: ["Tensor", "Primitives", "CBLAS", "CSIMD"], swiftSettings: fast),
-        .target(name: "Datasets", dependencies: ["Tensor", "Kernels"], swiftSettings: fast),
+        .target(name: "Datasets", dependencies: ["Tensor", "Kernels", "H5", "CImageIO", "CZlib"], swiftSettings: fast),
         .target(name: "Runtime", dependencies: ["Tensor", "Kernels"], swiftSettings: fast),
         .target(name: "Compiler", dependencies: ["Graph", "Runtime"], swiftSettings: fast),
         .target(name: "Train", dependencies: ["Graph", "Compiler", "Runtime", "H5"], swiftSettings: fast),
@@ -44,7 +49,7 @@ let package = Package(
         .target(name: "SAMMed", dependencies: ["Models", "Train", "Datasets", "Kernels"], swiftSettings: fast),
         .target(name: "GoldenCheck", dependencies: ["Train", "Tensor", "Datasets", "Models"], swiftSettings: fast),
         .executableTarget(name: "samdg", dependencies: [
-            "GoldenCheck", "Train", "Models", "SAMMed", "Runtime", "Kernels",
+            "GoldenCheck", "Train", "Models", "SAMMed", "Runtime", "Kernels", "Datasets",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
         .executableTarget(name: "samdg-bench", dependencies: ["Compiler", "Runtime", "Kernels", "CBLAS"],
