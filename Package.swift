@@ -28,7 +28,7 @@ let package = Package(
                        providers: [.apt(["libprotobuf-c-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
-        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZlibSystem", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // PNG/JPEG coding in C, so libpng's and libjpeg's error longjmps never cross Swift frames.
         .target(name: "CImageIO", dependencies: ["CPNG", "CJPEG"]),
 
@@ -41,7 +41,7 @@ let package = Package(
         // Streaming-store helpers the Swift SIMD types cannot express (header-only C).
         .target(name: "CSIMD"),
         .target(name: "Kernels", dependencies: ["Tensor", "Primitives", "CBLAS", "CSIMD"], swiftSettings: fast),
-        .target(name: "Datasets", dependencies: ["Tensor", "Kernels", "H5", "CImageIO", "CZlib"], swiftSettings: fast),
+        .target(name: "Datasets", dependencies: ["Tensor", "Kernels", "H5", "CImageIO", "CZlibSystem"], swiftSettings: fast),
         .target(name: "Runtime", dependencies: ["Tensor", "Kernels"], swiftSettings: fast),
         .target(name: "Compiler", dependencies: ["Graph", "Runtime"], swiftSettings: fast),
         .target(name: "Train", dependencies: ["Graph", "Compiler", "Runtime", "H5"], swiftSettings: fast),
@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "GradientTests", dependencies: ["Graph", "Compiler", "Runtime", "Train", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "TrainTests", dependencies: ["Train", "Graph", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "GoldenTests", dependencies: ["GoldenCheck", "TestSupport"], swiftSettings: fast),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"], swiftSettings: fast),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport", "CZlibSystem"], swiftSettings: fast),
         .testTarget(name: "ModelTests", dependencies: ["Models", "Graph", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "SAMMedTests", dependencies: ["SAMMed", "Models", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "PthTests", dependencies: ["Models", "TestSupport"], swiftSettings: fast),
