@@ -28,6 +28,11 @@ let package = Package(
                        providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c",
                        providers: [.apt(["libprotobuf-c-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        .systemLibrary(name: "CZlibSystem", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // PNG/JPEG coding in C, so libpng's and libjpeg's error longjmps never cross Swift frames.
+        .target(name: "CImageIO", dependencies: ["CPNG", "CJPEG"]),
 
         .target(name: "Tensor", swiftSettings: fast),
         .target(name: "H5", dependencies: ["CHDF5", "Tensor"], swiftSettings: fast),
@@ -38,7 +43,7 @@ let package = Package(
         // Streaming-store helpers the Swift SIMD types cannot express (header-only C).
         .target(name: "CSIMD"),
         .target(name: "Kernels", dependencies: ["Tensor", "Primitives", "CBLAS", "CSIMD"], swiftSettings: fast),
-        .target(name: "Datasets", dependencies: ["Tensor", "Kernels"], swiftSettings: fast),
+        .target(name: "Datasets", dependencies: ["Tensor", "Kernels", "H5", "CImageIO", "CZlibSystem"], swiftSettings: fast),
         .target(name: "Runtime", dependencies: ["Tensor", "Kernels"], swiftSettings: fast),
         .target(name: "Compiler", dependencies: ["Graph", "Runtime"], swiftSettings: fast),
         .target(name: "Train", dependencies: ["Graph", "Compiler", "Runtime", "H5"], swiftSettings: fast),
@@ -50,7 +55,7 @@ let package = Package(
         .target(name: "SAMMed", dependencies: ["Models", "Train", "Datasets", "Kernels", "Pipeline", "H5"], swiftSettings: fast),
         .target(name: "GoldenCheck", dependencies: ["Train", "Tensor", "Datasets", "Models"], swiftSettings: fast),
         .executableTarget(name: "samdg", dependencies: [
-            "GoldenCheck", "Train", "Models", "SAMMed", "Runtime", "Kernels", "Pipeline",
+            "GoldenCheck", "Train", "Models", "SAMMed", "Runtime", "Kernels", "Pipeline", "Datasets",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
         .executableTarget(name: "samdg-bench", dependencies: ["Compiler", "Runtime", "Kernels", "CBLAS"],
@@ -65,7 +70,7 @@ let package = Package(
         .testTarget(name: "GradientTests", dependencies: ["Graph", "Compiler", "Runtime", "Train", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "TrainTests", dependencies: ["Train", "Graph", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "GoldenTests", dependencies: ["GoldenCheck", "TestSupport"], swiftSettings: fast),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport"], swiftSettings: fast),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport", "CZlibSystem"], swiftSettings: fast),
         .testTarget(name: "ModelTests", dependencies: ["Models", "Graph", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "SAMMedTests", dependencies: ["SAMMed", "Models", "Pipeline", "H5", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "PthTests", dependencies: ["Models", "TestSupport"], swiftSettings: fast),

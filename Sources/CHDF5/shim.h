@@ -16,6 +16,9 @@ static inline unsigned samdg_h5f_acc_excl(void) { return H5F_ACC_EXCL; }
 
 static inline hid_t samdg_h5p_file_access(void) { return H5P_FILE_ACCESS; }
 static inline hid_t samdg_h5p_link_create(void) { return H5P_LINK_CREATE; }
+static inline hid_t samdg_h5p_dataset_create(void) { return H5P_DATASET_CREATE; }
+static inline hid_t samdg_h5p_group_create(void) { return H5P_GROUP_CREATE; }
+static inline hid_t samdg_h5p_file_create(void) { return H5P_FILE_CREATE; }
 
 // Memory (native) types.
 static inline hid_t samdg_h5t_native_float(void) { return H5T_NATIVE_FLOAT; }

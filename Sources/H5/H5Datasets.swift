@@ -34,7 +34,8 @@ let maxDatasetBytes = 1 << 40
 extension H5File {
     /// Writes `tensor` as a new dataset at `path`, creating missing groups above it. The shape is
     /// kept exactly: rank 0 becomes an HDF5 scalar dataspace, zero-sized dimensions are allowed.
-    /// Throws if something already exists at `path`.
+    /// No timestamps are stored, so equal content gives equal file bytes. Throws if something
+    /// already exists at `path`.
     public func write(_ tensor: Tensor, at path: String) throws {
         try H5Library.sync {
             try requireWritable(path)
@@ -54,8 +55,10 @@ extension H5File {
             guard space >= 0 else { throw H5Library.failure(place(path), "cannot create dataspace for shape \(ShapeMath.describe(tensor.shape))") }
             defer { _ = H5Sclose(space) }
 
+            let dcpl = try H5Library.untimedCreationProperties(samdg_h5p_dataset_create(), place(path))
+            defer { _ = H5Pclose(dcpl) }
             let did = H5Dcreate2(fid, H5File.normalized(path), tensor.dtype.h5FileType, space,
-                                 samdg_h5p_default(), samdg_h5p_default(), samdg_h5p_default())
+                                 samdg_h5p_default(), dcpl, samdg_h5p_default())
             guard did >= 0 else { throw H5Library.failure(place(path), "cannot create dataset") }
             defer { _ = H5Dclose(did) }
             guard H5Dwrite(did, tensor.dtype.h5MemoryType, samdg_h5s_all(), samdg_h5s_all(), samdg_h5p_default(),

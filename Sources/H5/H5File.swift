@@ -45,8 +45,11 @@ public final class H5File {
             guard H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, samdg_h5f_libver_latest()) >= 0 else {
                 throw H5Library.failure(path, "cannot set the file format version")
             }
+            // The root group, like every object written here, carries no timestamps.
+            let fcpl = try H5Library.untimedCreationProperties(samdg_h5p_file_create(), path)
+            defer { _ = H5Pclose(fcpl) }
             let flags = overwrite ? samdg_h5f_acc_trunc() : samdg_h5f_acc_excl()
-            let id = H5Fcreate(path, flags, samdg_h5p_default(), fapl)
+            let id = H5Fcreate(path, flags, fcpl, fapl)
             guard id >= 0 else {
                 let exists = FileManager.default.fileExists(atPath: path)
                 throw H5Library.failure(path, exists && !overwrite

@@ -52,7 +52,9 @@ extension H5File {
                     }
                     continue
                 }
-                let gid = H5Gcreate2(fid, prefix, samdg_h5p_default(), samdg_h5p_default(), samdg_h5p_default())
+                let gcpl = try H5Library.untimedCreationProperties(samdg_h5p_group_create(), place(prefix))
+                defer { _ = H5Pclose(gcpl) }
+                let gid = H5Gcreate2(fid, prefix, samdg_h5p_default(), gcpl, samdg_h5p_default())
                 guard gid >= 0 else { throw H5Library.failure(place(prefix), "cannot create group") }
                 _ = H5Gclose(gid)
             }

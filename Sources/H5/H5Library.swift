@@ -62,6 +62,20 @@ enum H5Library {
         return flat.count > 300 ? String(flat.prefix(300)) + "…" : flat
     }
 
+    /// A new creation property list of `propertyClass` (dataset, group or file creation) with
+    /// object time tracking off: HDF5 otherwise stamps every object header with its creation and
+    /// modification times, so writing the same content twice would give different bytes. The
+    /// caller closes it.
+    static func untimedCreationProperties(_ propertyClass: hid_t, _ place: String) throws -> hid_t {
+        let plist = H5Pcreate(propertyClass)
+        guard plist >= 0 else { throw failure(place, "cannot create object creation properties") }
+        guard H5Pset_obj_track_times(plist, false) >= 0 else {
+            _ = H5Pclose(plist)
+            throw failure(place, "cannot switch off object time tracking")
+        }
+        return plist
+    }
+
     /// A `SamdgError` at `place` saying what failed, with HDF5's reason when it gave one.
     static func failure(_ place: String, _ what: String) -> SamdgError {
         let why = takeErrorStack()

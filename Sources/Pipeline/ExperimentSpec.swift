@@ -20,7 +20,26 @@ public struct ExperimentSpec {
     public struct Stage {
         public let name: String
         public let kind: String
+        /// As written: a stage name (all its outputs) or `stage.output` (just that one, so a
+        /// change in the stage's other outputs does not invalidate this one).
         public let inputs: [String]
+        /// The input stages, each once, in declaration order.
+        public var inputStages: [String] {
+            var seen = Set<String>()
+            return inputs.map { String($0.prefix { $0 != "." }) }.filter { seen.insert($0).inserted }
+        }
+        /// stage → the outputs it reads, or nil when it reads all of them.
+        public var inputFilter: [String: Set<String>?] {
+            var out: [String: Set<String>?] = [:]
+            for i in inputs {
+                let st = String(i.prefix { $0 != "." })
+                if i == st { out[st] = .some(nil); continue }
+                let o = String(i.dropFirst(st.count + 1))
+                if case .some(.some(var set)) = out[st] { set.insert(o); out[st] = .some(set) }
+                else if out[st] == nil { out[st] = .some([o]) }
+            }
+            return out
+        }
         /// Parameters as written (before `$var` substitution), plus command-line overrides.
         public var params: [String: ParamValue]
         public let place: String
@@ -108,7 +127,7 @@ public struct ExperimentSpec {
     func validate() throws {
         var seen = Set<String>()
         for s in stages {
-            for i in s.inputs where !seen.contains(i) {
+            for i in s.inputStages where !seen.contains(i) {
                 throw SamdgError(s.place, stages.contains { $0.name == i }
                     ? "input \"\(i)\" is declared after this stage; declare stages in dependency order"
                     : "input \"\(i)\" is not a stage of this graph")

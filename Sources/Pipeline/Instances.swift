@@ -8,8 +8,14 @@ public struct StageInstance {
     public let binding: [(name: String, value: ParamValue)]
     /// Parameters with `$var` / `${var}` substituted.
     public let params: [String: ParamValue]
-    /// Upstream instance ids, one per declared input, in declaration order.
+    /// Upstream instance ids, one per input stage, in declaration order.
     public let inputs: [(stage: String, id: String)]
+
+    /// Whether this instance reads `output` of input stage `stage`.
+    public func reads(_ stage: String, _ output: String) -> Bool {
+        guard let f = self.stage.inputFilter[stage] else { return false }
+        return f.map { $0.contains(output) } ?? true
+    }
 
     /// `segment[source=A]`, or the stage name when it uses no sweep variable.
     public var id: String {
@@ -33,7 +39,7 @@ extension ExperimentSpec {
                 throw SamdgError(s.place, "parameter refers to $\(u), which is neither a var nor a sweep variable")
             }
             used = used.filter { sweepNames.contains($0) }
-            for i in s.inputs { used.formUnion(usedBy[i] ?? []) }
+            for i in s.inputStages { used.formUnion(usedBy[i] ?? []) }
             usedBy[s.name] = used
             let axes = sweep.filter { used.contains($0.name) }
             var combos: [[(name: String, value: ParamValue)]] = [[]]
@@ -43,7 +49,7 @@ extension ExperimentSpec {
                 for (k, v) in binding { env[k] = v }
                 var params: [String: ParamValue] = [:]
                 for (k, v) in s.params { params[k] = try Self.substitute(v, env, place: "\(s.place): params.\(k)") }
-                let inputs = try s.inputs.map { name -> (stage: String, id: String) in
+                let inputs = try s.inputStages.map { name -> (stage: String, id: String) in
                     let upUsed = usedBy[name] ?? []
                     guard let up = byStage[name]?.first(where: { inst in
                         inst.binding.allSatisfy { b in binding.contains { $0.name == b.name && $0.value == b.value } } && inst.binding.count == upUsed.count

@@ -42,7 +42,7 @@ public final class PipelineRunner {
         var inputs: [String: String] = [:]
         for (stage, id) in inst.inputs {
             guard let rec = upstream[id] else { return nil }
-            for (name, o) in rec.outputs { inputs["\(stage).\(name)"] = o.digest }
+            for (name, o) in rec.outputs where inst.reads(stage, name) { inputs["\(stage).\(name)"] = o.digest }
         }
         let params = StageParams(instance: inst.id, values: inst.params)
         return StageKey(kind: inst.stage.kind, code: r.version, engine: engineVersion, params: inst.params,
@@ -82,7 +82,7 @@ public final class PipelineRunner {
         log("\(inst.id): running (\(why.isEmpty ? "outputs missing from the store" : why.joined(separator: "; ")))")
         var inputs: [String: [String: String]] = [:]
         for (stage, id) in inst.inputs {
-            inputs[stage] = upstream[id]!.outputs.mapValues { store.objectPath($0.digest) }
+            inputs[stage] = upstream[id]!.outputs.filter { inst.reads(stage, $0.key) }.mapValues { store.objectPath($0.digest) }
         }
         let outDir = try store.makeTempDir(inst.id)
         defer { try? FileManager.default.removeItem(atPath: outDir) }

@@ -7,7 +7,7 @@ struct Samdg: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "samdg",
         abstract: "Static op graphs on OpenBLAS and SIMD kernels, and the SAMMed pipeline.",
-        subcommands: [CheckGolden.self, Demo.self, Bench.self, Profile.self, Predict.self,
+        subcommands: [CheckGolden.self, Demo.self, Bench.self, Profile.self, Predict.self, DataCommand.self,
                       Run.self, Status.self, Explain.self, GC.self])
 }
 

@@ -48,7 +48,7 @@ final class PipelineEndToEndTests: XCTestCase {
       segment: {kind: segment, inputs: [data, split], params: {backbone: resnet18, output_stride: 16, size: 64, epochs: 3, batch: 4, lr: 0.003}}
       box:     {kind: box, inputs: [segment, split], params: {theta1: 0.75, coarse: 32}}
       embed:   {kind: embed, inputs: [data, split], params: {merge: 2}}
-      refine:  {kind: refine, inputs: [split, segment, box, embed], params: {epochs: 2}}
+      refine:  {kind: refine, inputs: [split, segment.probs, box.boxes, embed], params: {epochs: 2}}
       report:  {kind: report, inputs: [split, segment, box, refine]}
     """
 
