@@ -11,16 +11,10 @@ struct DomainImages {
     let masks: Tensor
     var count: Int { images.shape[0] }
 
+    /// Reads a domain file (``DomainData``'s layout, checked there).
     static func load(_ path: String, name: String) throws -> DomainImages {
-        let images = try StageFiles.readH5(path, "images", place: "domain \(name)")
-        let masks = try StageFiles.readH5(path, "masks", place: "domain \(name)")
-        guard images.rank == 4, images.shape[3] == 3, images.dtype == .float32 else {
-            throw SamdgError("domain \(name): \(path)", "/images must be float32 N×H×W×3, got \(images.dtype.rawValue) \(ShapeMath.describe(images.shape))")
-        }
-        guard masks.dtype == .uint8, masks.shape == Array(images.shape.prefix(3)) else {
-            throw SamdgError("domain \(name): \(path)", "/masks must be uint8 \(ShapeMath.describe(Array(images.shape.prefix(3)))), got \(masks.dtype.rawValue) \(ShapeMath.describe(masks.shape))")
-        }
-        return DomainImages(name: name, images: images, masks: masks)
+        let d = try DomainData.read(from: path)
+        return DomainImages(name: name, images: d.images, masks: d.masks)
     }
 
     /// Image i as H×W×3.

@@ -7,7 +7,7 @@ public enum SAMMedStages {
     public static let engineVersion = "samdg-engine-2"
 
     public static var all: [StageRunner] {
-        [SplitStage(), SegmentStage(), BoxStage(), EmbedStage(), RefineStage(), ReportStage()]
+        [PhantomStage(), ImportStage(), SplitStage(), SegmentStage(), BoxStage(), EmbedStage(), RefineStage(), ReportStage()]
     }
 
     public static func runner(store: String) throws -> PipelineRunner {
