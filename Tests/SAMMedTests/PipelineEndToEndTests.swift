@@ -15,7 +15,7 @@ final class PipelineEndToEndTests: XCTestCase {
       box:     {kind: box, inputs: [segment, split], params: {theta1: 0.75, coarse: 32}}
       embed:   {kind: embed, inputs: [data, split], params: {merge: 2}}
       refine:  {kind: refine, inputs: [split, segment.probs, box.boxes, embed], params: {epochs: 2}}
-      report:  {kind: report, inputs: [split, segment, box, refine]}
+      report:  {kind: report, inputs: [data, split, segment, box, refine]}
     """
 
     func testRunCacheRerunAfterThetaChange() throws {

@@ -137,6 +137,7 @@ public struct RefineStage: StageRunner {
             var ck = try Checkpoint(trainer: dec.trainer, epoch: epoch + 1, metadata: ["history": meta])
             ck.weights = ck.weights.filter { $0.key.hasPrefix("mask_decoder.") }
             try ck.save(to: ckptPath)
+            FaultInjection.point("refine-epoch-\(epoch + 1)")
         }
 
         // Selection: on the source validation split (ours) and on the mean target Dice (the seed's).

@@ -56,6 +56,7 @@ public struct SegmentStage: StageRunner {
             losses.append(sum / Double(stepsPerEpoch))
             let meta = String(data: try JSONEncoder().encode(losses), encoding: .utf8)!
             try Checkpoint(trainer: net.trainer, epoch: epoch + 1, metadata: ["losses": meta]).save(to: ckptPath)
+            FaultInjection.point("segment-epoch-\(epoch + 1)")
         }
         c.log("loss per epoch: " + losses.map { String(format: "%.4f", $0) }.joined(separator: " "))
 
