@@ -10,9 +10,18 @@ extension PipelineRunner {
         /// An upstream stage will rerun first; whether this one reruns depends on the bytes it
         /// produces (early cutoff).
         case waiting
+
+        public var label: String {
+            switch self { case .cached: return "cached"; case .stale: return "stale"; case .waiting: return "stale (after upstream)" }
+        }
     }
 
     public struct Status {
+        /// One line per instance for `samdg status`.
+        public var line: String {
+            instance.padding(toLength: max(28, instance.count + 2), withPad: " ", startingAt: 0) + state.label
+                + (reasons.isEmpty ? "" : ": " + reasons.joined(separator: "; "))
+        }
         public let instance: String
         public let state: State
         public let reasons: [String]
@@ -61,7 +70,7 @@ extension PipelineRunner {
         }
         var text = ""
         for s in try status(spec) where s.instance == stage || s.instance.hasPrefix(stage + "[") {
-            text += "\(s.instance): \(s.state)\n"
+            text += "\(s.instance): \(s.state.label)\n"
             if let k = s.key {
                 text += "  fingerprint \(k.fingerprint)\n  kind \(k.kind), code \(k.code), engine \(k.engine)\n"
                 for p in k.params.keys.sorted() { text += "  param \(p) = \(k.params[p]!.canonicalJSON)\n" }

@@ -56,12 +56,7 @@ struct Status: ParsableCommand {
 
     func run() throws {
         let spec = try options.spec(graph)
-        for s in try SAMMedStages.runner(store: options.store).status(spec) {
-            let state: String
-            switch s.state { case .cached: state = "cached"; case .stale: state = "stale"; case .waiting: state = "stale (after upstream)" }
-            print("\(s.instance.padding(toLength: max(28, s.instance.count + 2), withPad: " ", startingAt: 0))\(state)"
-                  + (s.reasons.isEmpty ? "" : ": " + s.reasons.joined(separator: "; ")))
-        }
+        for s in try SAMMedStages.runner(store: options.store).status(spec) { print(s.line) }
     }
 }
 
