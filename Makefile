@@ -14,7 +14,7 @@ all: build
 
 # System packages (Debian). Skipped when pkg-config already finds them all.
 setup:
-	@if pkg-config --exists openblas hdf5 libprotobuf-c libpng zlib 2>/dev/null; then \
+	@if pkg-config --exists openblas hdf5 libprotobuf-c libpng libjpeg zlib 2>/dev/null; then \
 	  echo "setup: system packages present"; \
 	else \
 	  echo "setup: installing $(APT_PACKAGES)"; \

@@ -32,7 +32,7 @@ enum NIfTIImport {
             entries = try FilePairing.pair(imagesDir: source, masksDir: source, extensions: extensions,
                                            maskStem: { $0 + suffix }, isMask: { $0.hasSuffix(suffix) })
         }
-        var builder = DomainBuilder(format: .nifti, source: source, options: options, capacityHint: 64 * max(1, entries.count))
+        var builder = DomainBuilder(format: .nifti, source: source, options: options, capacityHint: max(1, entries.count))
         for entry in entries {
             if builder.isFull { break }
             switch entry {

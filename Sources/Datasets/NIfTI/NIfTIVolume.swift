@@ -61,7 +61,7 @@ public struct NIfTIVolume {
         }
         // Reading on to the end lets zlib check the gzip trailer (CRC and length).
         var probe = [UInt8](repeating: 0, count: 1)
-        if gzread(file, &probe, 1) < 0 { throw gzFailure(file, path, "after the voxel data") }
+        if gzread(file, &probe, 1) < 0 || gzStatus(file) != Z_OK { throw gzFailure(file, path, "reading past the voxel data") }
 
         let values = Tensor(uninitialized: [nz, ny, nx])
         convert(raw, header.datatype, bigEndian: header.bigEndian, into: values.floats)
@@ -93,7 +93,15 @@ public struct NIfTIVolume {
             if got == 0 { break }
             done += Int(got)
         }
+        // A short read with Z_BUF_ERROR is a gzip stream cut short (zlib reports it that way).
+        if done < count, gzStatus(file) != Z_OK { throw gzFailure(file, path, "reading the \(what)") }
         return done == count ? out : Array(out[..<done])
+    }
+
+    private static func gzStatus(_ file: gzFile) -> Int32 {
+        var code: Int32 = 0
+        _ = gzerror(file, &code)
+        return code
     }
 
     private static func gzFailure(_ file: gzFile, _ path: String, _ doing: String) -> SamdgError {

@@ -45,7 +45,7 @@ public struct DomainShift: Sendable, Equatable {
     public static let scannerB = DomainShift(name: "target-b", gamma: 0.7, contrast: 0.8, brightness: 0.06,
                                              noise: 0.05, biasField: 0.35, blur: 0.8, tint: [1.0, 0.92, 0.85])
     /// A darker, high-contrast scanner at half resolution.
-    public static let lowResolution = DomainShift(name: "target-c", gamma: 1.5, contrast: 1.25, brightness: -0.04,
+    public static let lowResolution = DomainShift(name: "target-c", gamma: 1.4, contrast: 1.3, brightness: 0.12,
                                                   noise: 0.03, biasField: 0.15, downsample: 2)
     /// Source plus two shifted targets.
     public static let defaults: [DomainShift] = [.source, .scannerB, .lowResolution]
