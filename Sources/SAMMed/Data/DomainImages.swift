@@ -32,12 +32,8 @@ struct DomainImages {
         for p in 0..<(s * s) { for c in 0..<3 { dst[c * s * s + p] = src[p * 3 + c] } }
         let img = try Prep.normalizeEqualize(chw).image
         let (h, w) = (masks.shape[1], masks.shape[2])
-        let m = Tensor(zeros: [s, s])
-        let mp = masks.buffer(UInt8.self), out = m.floats
-        for y in 0..<s {
-            let sy = min(h - 1, y * h / s)
-            for x in 0..<s { out[y * s + x] = mp[(i * h + sy) * w + min(w - 1, x * w / s)] != 0 ? 1 : 0 }
-        }
+        let one = Tensor(shape: [h, w], (0..<(h * w)).map { Float(masks.buffer(UInt8.self)[i * h * w + $0]) })
+        let m = try Prep.nearestResize(one, width: s, height: s)
         return (img, m)
     }
 }

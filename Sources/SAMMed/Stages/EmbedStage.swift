@@ -11,7 +11,7 @@ import Tensor
 /// G×grid² positions into the split's image list (float32), attributes grid, canvas, tile.
 public struct EmbedStage: StageRunner {
     public var kind: String { "embed" }
-    public var version: String { "1" }
+    public var version: String { "2" }
     public init() {}
 
     public func externalInputs(_ p: StageParams) throws -> [String: String] {

@@ -20,7 +20,7 @@ import Train
 /// finished epoch, with the same final result.
 public struct RefineStage: StageRunner {
     public var kind: String { "refine" }
-    public var version: String { "1" }
+    public var version: String { "2" }
     public init() {}
 
     public func externalInputs(_ p: StageParams) throws -> [String: String] { try EmbedStage().externalInputs(p) }
@@ -57,7 +57,7 @@ public struct RefineStage: StageRunner {
         let train = try load("source_train")
         let evals = try split.evalSplits.map { ($0, try load($0)) }
         let size = train.masks.shape[1]
-        let targets = Self.tileTargets(train.masks, tile: layout.tile)
+        let targets = try Self.tileTargets(train.masks, tile: layout.tile)
 
         // Resume state
         let ckptPath = c.workDir + "/refine.ckpt.h5"
@@ -183,14 +183,15 @@ public struct RefineStage: StageRunner {
         return try f.stringAttribute(name)
     }
 
-    /// Ground-truth masks [N, S, S] uint8 → [N, 1, t, t] float targets (nearest neighbour).
-    static func tileTargets(_ masks: Tensor, tile t: Int) -> Tensor {
+    /// Ground-truth masks [N, S, S] uint8 → [N, 1, t, t] float targets (cv2 nearest neighbour).
+    static func tileTargets(_ masks: Tensor, tile t: Int) throws -> Tensor {
         let n = masks.shape[0], s = masks.shape[1]
         let out = Tensor(zeros: [n, 1, t, t])
-        let m = masks.buffer(UInt8.self), o = out.floats
-        for i in 0..<n { for y in 0..<t { for x in 0..<t {
-            o[(i * t + y) * t + x] = m[(i * s + y * s / t) * s + x * s / t] != 0 ? 1 : 0
-        } } }
+        for i in 0..<n {
+            let one = Tensor(shape: [s, s], (0..<(s * s)).map { Float(masks.buffer(UInt8.self)[i * s * s + $0]) })
+            let r = try Prep.nearestResize(one, width: t, height: t)
+            out.floats.baseAddress!.advanced(by: i * t * t).update(from: r.floats.baseAddress!, count: t * t)
+        }
         return out
     }
 }

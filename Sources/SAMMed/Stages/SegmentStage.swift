@@ -14,7 +14,7 @@ import Train
 /// Resumes from the checkpoint of the last finished epoch after a kill.
 public struct SegmentStage: StageRunner {
     public var kind: String { "segment" }
-    public var version: String { "1" }
+    public var version: String { "2" }
     public init() {}
 
     public func run(_ c: StageContext) throws -> [String: String] {
