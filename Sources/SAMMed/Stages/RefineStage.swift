@@ -20,7 +20,7 @@ import Train
 /// finished epoch, with the same final result.
 public struct RefineStage: StageRunner {
     public var kind: String { "refine" }
-    public var version: String { "2" }
+    public var version: String { "3" }
     public init() {}
 
     public func externalInputs(_ p: StageParams) throws -> [String: String] { try EmbedStage().externalInputs(p) }
@@ -154,6 +154,7 @@ public struct RefineStage: StageRunner {
         }
         let selected = try weights(byVal)!
         let gtDice = try evaluate(epoch: 0, gt: true, decoder: selected)
+        let gtPretrained = try evaluate(epoch: 0, gt: true, decoder: try weights(history[0])!)
         c.log("selected epoch \(byVal["epoch"]!) on source val; with ground-truth boxes: " + Self.describe(gtDice))
         var preds: [(String, Tensor)] = []
         for (name, d) in evals {
@@ -168,7 +169,7 @@ public struct RefineStage: StageRunner {
             "epochs": history, "theta2": Double(theta2), "grid": grid, "train_boxes": trainBoxes,
             "selected_by_source_val": ["epoch": byVal["epoch"]!, "dice": byVal["dice"]!],
             "selected_by_target_dice_seed": ["epoch": byTarget["epoch"]!, "dice": byTarget["dice"]!],
-            "gt_boxes_selected_decoder": gtDice, "pretrained": history[0]["dice"]!,
+            "gt_boxes_selected_decoder": gtDice, "gt_boxes_pretrained": gtPretrained, "pretrained": history[0]["dice"]!,
         ])
         return ["metrics": "metrics.json", "decoder": "decoder.h5", "predictions": "predictions.h5"]
     }

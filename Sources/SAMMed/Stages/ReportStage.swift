@@ -6,7 +6,7 @@ import Tensor
 /// the full pipeline with ground-truth boxes), as markdown and CSV, plus the learning curves.
 public struct ReportStage: StageRunner {
     public var kind: String { "report" }
-    public var version: String { "1" }
+    public var version: String { "2" }
     public init() {}
 
     public func run(_ c: StageContext) throws -> [String: String] {
@@ -25,6 +25,7 @@ public struct ReportStage: StageRunner {
             ("full pipeline", dice(ref, ["selected_by_source_val", "dice"])),
             ("full pipeline, seed selection (test-set)", dice(ref, ["selected_by_target_dice_seed", "dice"])),
             ("full pipeline, ground-truth boxes", dice(ref, ["gt_boxes_selected_decoder"])),
+            ("pretrained SAM, ground-truth boxes", dice(ref, ["gt_boxes_pretrained"])),
             ("box IoU", dice(box, ["box_iou"])),
         ]
         let rows = split.evalSplits
