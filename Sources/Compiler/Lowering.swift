@@ -1,3 +1,4 @@
+import Foundation
 import Graph
 import Kernels
 import Runtime
@@ -5,14 +6,16 @@ import Tensor
 
 /// Lowering: Graph → Plan.
 ///
+/// 0. With `fuse`, the Graph → Graph passes of `graphPasses` run first (attention fusion).
 /// 1. Dead-code elimination: keep only nodes the outputs depend on.
 /// 2. One slot per kept node; inputs and parameters become named bindings, constants `fill` steps.
 /// 3. Each remaining op maps to exactly one kernel (fusion passes run on the graph before this).
 /// 4. Liveness: each slot is released after the last step that reads it.
 public enum Compiler {
     /// Lowers `g`; with `fuse` (the default) chains of elementwise ops become single kernels.
-    public static func compile(_ g: Graph, fuse: Bool = true) throws -> Plan {
-        try g.verify()
+    public static func compile(_ g0: Graph, fuse: Bool = true) throws -> Plan {
+        try g0.verify()
+        let g = fuse ? try runPasses(g0) : g0
         var live = [Bool](repeating: false, count: g.nodes.count)
         for (_, v) in g.outputs { live[v.id] = true }
         for i in stride(from: g.nodes.count - 1, through: 0, by: -1) where live[i] {
@@ -48,6 +51,26 @@ public enum Compiler {
         return plan
     }
 
+    /// Graph → Graph rewrites run before lowering when fusing, in this order.
+    static let graphPasses: [(name: String, run: (Graph) throws -> Graph)] = [
+        (AttentionFusion.name, AttentionFusion.apply),
+    ]
+
+    /// `SAMDG_DUMP_PASSES=dir`: after each pass, the graph's text goes to
+    /// `dir/<input graph hash>.<k>-<pass name>.txt` (`.0-input.txt` before the first), to diff.
+    static let dumpDirectory = ProcessInfo.processInfo.environment["SAMDG_DUMP_PASSES"]
+
+    static func runPasses(_ input: Graph) throws -> Graph {
+        var g = input
+        let prefix = dumpDirectory.map { "\($0)/\(input.structuralHash)." }
+        if let prefix { try AtomicFile.write(Data(g.text.utf8), to: prefix + "0-input.txt") }
+        for (k, pass) in graphPasses.enumerated() {
+            g = try pass.run(g)
+            if let prefix { try AtomicFile.write(Data(g.text.utf8), to: prefix + "\(k + 1)-\(pass.name).txt") }
+        }
+        return g
+    }
+
     /// The kernel that computes one op.
     static func kernel(for op: Op) -> Kernel {
         switch op {
@@ -72,6 +95,7 @@ public enum Compiler {
         case .conv2d(let g): return .conv2d(g)
         case .conv2dBackwardInput(let g, _): return .conv2dBackwardInput(g)
         case .conv2dBackwardWeight(let g, _): return .conv2dBackwardWeight(g)
+        case .attention(let scale): return .attention(scale: scale)
         case .maxPool2d(let p): return .maxPool2d(p)
         case .maxPool2dBackward(let p): return .maxPool2dBackward(p)
         case .adaptiveAvgPool2d: return .adaptiveAvgPool2d

@@ -26,6 +26,8 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
     case conv2d(ConvGeometry)
     case conv2dBackwardInput(ConvGeometry)
     case conv2dBackwardWeight(ConvGeometry)
+    /// softmax(scale·q·kᵀ + bias)·v in query tiles; args q, k, v (, relH, relW)
+    case attention(scale: Float)
     case maxPool2d(PoolGeometry)
     case maxPool2dBackward(PoolGeometry)
     case adaptiveAvgPool2d
@@ -57,6 +59,7 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .conv2d(let g): return "conv2d(\(g))"
         case .conv2dBackwardInput(let g): return "conv2d_backward_input(\(g))"
         case .conv2dBackwardWeight(let g): return "conv2d_backward_weight(\(g))"
+        case .attention(let scale): return "attention(scale \(scale))"
         case .maxPool2d: return "max_pool2d"
         case .maxPool2dBackward: return "max_pool2d_backward"
         case .adaptiveAvgPool2d: return "adaptive_avg_pool2d"
@@ -90,6 +93,9 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .conv2d(let g): ConvKernels.forward(args[0], args[1], g, out)
         case .conv2dBackwardInput(let g): ConvKernels.backwardInput(args[0], args[1], g, out)
         case .conv2dBackwardWeight(let g): ConvKernels.backwardWeight(args[0], args[1], g, out)
+        case .attention(let scale):
+            AttentionKernel.forward(q: args[0], k: args[1], v: args[2], relH: args.count == 5 ? args[3] : nil,
+                                    relW: args.count == 5 ? args[4] : nil, scale: scale, out)
         case .maxPool2d(let p): PoolKernels.maxPool(args[0], p, out)
         case .maxPool2dBackward(let p): PoolKernels.maxPoolBackward(args[0], args[1], p, out)
         case .adaptiveAvgPool2d: PoolKernels.adaptiveAvg(args[0], out)
