@@ -9,7 +9,8 @@ import Tensor
 /// 0. With `fuse`, the Graph → Graph passes of `graphPasses` run first (attention fusion).
 /// 1. Dead-code elimination: keep only nodes the outputs depend on.
 /// 2. One slot per kept node; inputs and parameters become named bindings, constants `fill` steps.
-/// 3. Each remaining op maps to exactly one kernel (fusion passes run on the graph before this).
+/// 3. Each remaining op maps to exactly one kernel, except fusion groups: sums that contain a
+///    matmul (`GemmAccumulateGroups`), then chains of elementwise ops (`FusionGroups`).
 /// 4. Liveness: each slot is released after the last step that reads it.
 public enum Compiler {
     /// Lowers `g`; with `fuse` (the default) chains of elementwise ops become single kernels.
@@ -21,12 +22,14 @@ public enum Compiler {
         for i in stride(from: g.nodes.count - 1, through: 0, by: -1) where live[i] {
             for v in g.nodes[i].inputs { live[v.id] = true }
         }
-        let groups = fuse ? FusionGroups(g, live: live, isOutput: Set(g.outputs.map(\.value.id))) : FusionGroups()
+        let isOutput = Set(g.outputs.map(\.value.id))
+        let gemms = fuse ? GemmAccumulateGroups(g, live: live, isOutput: isOutput) : GemmAccumulateGroups()
+        let groups = fuse ? FusionGroups(g, live: live, isOutput: isOutput, taken: gemms.taken) : FusionGroups()
         var slotOf = [Int](repeating: -1, count: g.nodes.count)
         var shapes: [[Int]] = []
         var bindings: [(String, Int)] = []
         var steps: [Plan.Step] = []
-        for (i, n) in g.nodes.enumerated() where live[i] && !groups.absorbed.contains(i) {
+        for (i, n) in g.nodes.enumerated() where live[i] && !groups.absorbed.contains(i) && !gemms.absorbed.contains(i) {
             slotOf[i] = shapes.count
             shapes.append(n.shape)
             let origin = "%\(i) \(n.op.name)\(n.label.map { " " + $0 } ?? "")"
@@ -34,7 +37,11 @@ public enum Compiler {
             case .input(let name, _), .parameter(let name, _):
                 bindings.append((name, slotOf[i]))
             default:
-                if let (program, operands) = groups.programs[i] {
+                if let (mm, addend, operands) = gemms.roots[i], case .matmul(let ta, let tb) = g.nodes[mm].op {
+                    let ab = g.nodes[mm].inputs.map { slotOf[$0.id] }
+                    steps.append(Plan.Step(kernel: .matmulAccumulate(transposeA: ta, transposeB: tb, addend: addend),
+                                           args: ab + operands.map { slotOf[$0] }, out: slotOf[i], origin: origin))
+                } else if let (program, operands) = groups.programs[i] {
                     steps.append(Plan.Step(kernel: .fused(program), args: operands.map { slotOf[$0] }, out: slotOf[i], origin: origin))
                 } else {
                     steps.append(Plan.Step(kernel: kernel(for: n.op), args: n.inputs.map { slotOf[$0.id] },

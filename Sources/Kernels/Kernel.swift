@@ -23,6 +23,10 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
     case gatherRows([Int])
     case scatterAddRows([Int])
     case matmul(transposeA: Bool, transposeB: Bool)
+    /// addend + op(A)·op(B): args A, B, then the addend program's operands. The result is filled
+    /// with the addend (broadcast), then the GEMM accumulates into it (beta = 1), so the add
+    /// replaces the zeroing pass of a plain GEMM instead of taking a pass of its own.
+    case matmulAccumulate(transposeA: Bool, transposeB: Bool, addend: FusedProgram)
     case conv2d(ConvGeometry)
     case conv2dBackwardInput(ConvGeometry)
     case conv2dBackwardWeight(ConvGeometry)
@@ -56,6 +60,8 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .gatherRows: return "gather_rows"
         case .scatterAddRows: return "scatter_add_rows"
         case .matmul(let a, let b): return "matmul\(a ? "ᵀ" : "")\(b ? "·ᵀ" : "")"
+        case .matmulAccumulate(let a, let b, let p):
+            return "matmul\(a ? "ᵀ" : "")\(b ? "·ᵀ" : "")+[\(p.instrs.count == 1 ? "load" : "\(p)")]"
         case .conv2d(let g): return "conv2d(\(g))"
         case .conv2dBackwardInput(let g): return "conv2d_backward_input(\(g))"
         case .conv2dBackwardWeight(let g): return "conv2d_backward_weight(\(g))"
@@ -90,6 +96,9 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .gatherRows(let i): LayoutKernels.gatherRows(args[0], i, out)
         case .scatterAddRows(let i): LayoutKernels.scatterAddRows(args[0], i, out)
         case .matmul(let ta, let tb): Gemm.matmul(args[0], args[1], transA: ta, transB: tb, out)
+        case .matmulAccumulate(let ta, let tb, let p):
+            FusedKernel.run(p, Array(args.dropFirst(2)), out)
+            Gemm.matmul(args[0], args[1], transA: ta, transB: tb, out, accumulate: true)
         case .conv2d(let g): ConvKernels.forward(args[0], args[1], g, out)
         case .conv2dBackwardInput(let g): ConvKernels.backwardInput(args[0], args[1], g, out)
         case .conv2dBackwardWeight(let g): ConvKernels.backwardWeight(args[0], args[1], g, out)

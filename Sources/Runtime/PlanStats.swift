@@ -9,7 +9,7 @@ extension Plan {
         let s = steps[i]
         let out = Double(ShapeMath.count(slotShapes[s.out]))
         switch s.kernel {
-        case .matmul(let ta, _):
+        case .matmul(let ta, _), .matmulAccumulate(let ta, _, _):
             let a = slotShapes[s.args[0]]
             return 2 * out * Double(ta ? a[a.count - 2] : a[a.count - 1])
         case .attention:
