@@ -61,7 +61,8 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .scatterAddRows: return "scatter_add_rows"
         case .matmul(let a, let b): return "matmul\(a ? "ᵀ" : "")\(b ? "·ᵀ" : "")"
         case .matmulAccumulate(let a, let b, let p):
-            return "matmul\(a ? "ᵀ" : "")\(b ? "·ᵀ" : "")+[\(p.instrs.count == 1 ? "load" : "\(p)")]"
+            let terms = p.instrs.filter { if case .load = $0 { return true }; return false }.count
+            return "matmul\(a ? "ᵀ" : "")\(b ? "·ᵀ" : "") + \(terms) term\(terms == 1 ? "" : "s")"
         case .conv2d(let g): return "conv2d(\(g))"
         case .conv2dBackwardInput(let g): return "conv2d_backward_input(\(g))"
         case .conv2dBackwardWeight(let g): return "conv2d_backward_weight(\(g))"

@@ -93,8 +93,8 @@ public enum AttentionFusion {
         var scores = g.nodes[p].inputs[0].id
         var relH: (node: Int, shape: [Int])? = nil, relW: (node: Int, shape: [Int])? = nil
         // decomposed relative-position bias: reshape(add(add(reshape(S), H), W))
-        if case .reshape = g.nodes[scores].op, let sum = Optional(g.nodes[scores].inputs[0].id),
-           case .binary(.add) = g.nodes[sum].op {
+        if case .reshape = g.nodes[scores].op, case .binary(.add) = g.nodes[g.nodes[scores].inputs[0].id].op {
+            let sum = g.nodes[scores].inputs[0].id
             guard single(scores) != nil else { return nil }
             let grid = g.nodes[sum].shape
             guard grid.count >= r + 1, Array(grid.prefix(batch.count)) == batch else { return nil }
