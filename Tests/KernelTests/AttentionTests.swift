@@ -23,11 +23,12 @@ final class AttentionTests: XCTestCase {
             Case(batch: [3], n: 19, m: 196, d: 8, dv: 8, grid: (14, 14), scale: 0.35, spread: 1),     // SAM window
             Case(batch: [2], n: 9, m: 33, d: 4, dv: 5, grid: nil, scale: 3, spread: 10),              // large logits
         ]
-        let saved = (AttentionKernel.minRows, AttentionKernel.tileBudget)
-        defer { (AttentionKernel.minRows, AttentionKernel.tileBudget) = saved }
-        // default tiles (one tile per item here), then 4-row tiles that do not divide N
-        for (minRows, budget) in [saved, (4, 0)] {
-            (AttentionKernel.minRows, AttentionKernel.tileBudget) = (minRows, budget)
+        let saved = (AttentionKernel.minRows, AttentionKernel.tileBudget, AttentionKernel.keyBlock)
+        defer { (AttentionKernel.minRows, AttentionKernel.tileBudget, AttentionKernel.keyBlock) = saved }
+        // default tiles (one tile per item here), then tiles of 4 or 8 rows that do not divide N,
+        // with key blocks of 5 (not dividing M or the bias grid's rows) or 16 (online softmax)
+        for (minRows, budget, keyBlock) in [saved, (4, 0, 5), (8, 0, 16)] {
+            (AttentionKernel.minRows, AttentionKernel.tileBudget, AttentionKernel.keyBlock) = (minRows, budget, keyBlock)
             for c in cases {
                 let q = rng.tensor(c.batch + [c.n, c.d], -c.spread, c.spread), k = rng.tensor(c.batch + [c.m, c.d], -c.spread, c.spread)
                 let v = rng.tensor(c.batch + [c.m, c.dv])
@@ -39,7 +40,7 @@ final class AttentionTests: XCTestCase {
                 XCTAssertEqual(y.shape, c.batch + [c.n, c.dv])
                 let ref = AttentionKernel.reference(q: q, k: k, v: v, relH: inputs.count == 5 ? inputs[3] : nil,
                                                     relW: inputs.count == 5 ? inputs[4] : nil, scale: c.scale)
-                XCTAssertLessThan(relativeL2(y.scalars, ref), 2e-6, "\(c) tiles of \(AttentionKernel.tileRows(n: c.n, m: c.m))")
+                XCTAssertLessThan(relativeL2(y.scalars, ref), 2e-6, "\(c) tiles of \(AttentionKernel.tileRows(n: c.n, m: c.m)), key blocks of \(keyBlock)")
             }
         }
     }
