@@ -1,3 +1,4 @@
+import Foundation
 import Graph
 import Kernels
 import Runtime
@@ -5,25 +6,30 @@ import Tensor
 
 /// Lowering: Graph → Plan.
 ///
+/// 0. With `fuse`, the Graph → Graph passes of `graphPasses` run first (attention fusion).
 /// 1. Dead-code elimination: keep only nodes the outputs depend on.
 /// 2. One slot per kept node; inputs and parameters become named bindings, constants `fill` steps.
-/// 3. Each remaining op maps to exactly one kernel (fusion passes run on the graph before this).
+/// 3. Each remaining op maps to exactly one kernel, except fusion groups: sums that contain a
+///    matmul (`GemmAccumulateGroups`), then chains of elementwise ops (`FusionGroups`).
 /// 4. Liveness: each slot is released after the last step that reads it.
 public enum Compiler {
     /// Lowers `g`; with `fuse` (the default) chains of elementwise ops become single kernels.
-    public static func compile(_ g: Graph, fuse: Bool = true) throws -> Plan {
-        try g.verify()
+    public static func compile(_ g0: Graph, fuse: Bool = true) throws -> Plan {
+        try g0.verify()
+        let g = fuse ? try runPasses(g0) : g0
         var live = [Bool](repeating: false, count: g.nodes.count)
         for (_, v) in g.outputs { live[v.id] = true }
         for i in stride(from: g.nodes.count - 1, through: 0, by: -1) where live[i] {
             for v in g.nodes[i].inputs { live[v.id] = true }
         }
-        let groups = fuse ? FusionGroups(g, live: live, isOutput: Set(g.outputs.map(\.value.id))) : FusionGroups()
+        let isOutput = Set(g.outputs.map(\.value.id))
+        let gemms = fuse ? GemmAccumulateGroups(g, live: live, isOutput: isOutput) : GemmAccumulateGroups()
+        let groups = fuse ? FusionGroups(g, live: live, isOutput: isOutput, taken: gemms.taken) : FusionGroups()
         var slotOf = [Int](repeating: -1, count: g.nodes.count)
         var shapes: [[Int]] = []
         var bindings: [(String, Int)] = []
         var steps: [Plan.Step] = []
-        for (i, n) in g.nodes.enumerated() where live[i] && !groups.absorbed.contains(i) {
+        for (i, n) in g.nodes.enumerated() where live[i] && !groups.absorbed.contains(i) && !gemms.absorbed.contains(i) {
             slotOf[i] = shapes.count
             shapes.append(n.shape)
             let origin = "%\(i) \(n.op.name)\(n.label.map { " " + $0 } ?? "")"
@@ -31,7 +37,11 @@ public enum Compiler {
             case .input(let name, _), .parameter(let name, _):
                 bindings.append((name, slotOf[i]))
             default:
-                if let (program, operands) = groups.programs[i] {
+                if let (mm, addend, operands) = gemms.roots[i], case .matmul(let ta, let tb) = g.nodes[mm].op {
+                    let ab = g.nodes[mm].inputs.map { slotOf[$0.id] }
+                    steps.append(Plan.Step(kernel: .matmulAccumulate(transposeA: ta, transposeB: tb, addend: addend),
+                                           args: ab + operands.map { slotOf[$0] }, out: slotOf[i], origin: origin))
+                } else if let (program, operands) = groups.programs[i] {
                     steps.append(Plan.Step(kernel: .fused(program), args: operands.map { slotOf[$0] }, out: slotOf[i], origin: origin))
                 } else {
                     steps.append(Plan.Step(kernel: kernel(for: n.op), args: n.inputs.map { slotOf[$0.id] },
@@ -46,6 +56,26 @@ public enum Compiler {
                         outputs: g.outputs.map { ($0.name, slotOf[$0.value.id]) }, steps: steps)
         MemoryPlanner.plan(&plan)
         return plan
+    }
+
+    /// Graph → Graph rewrites run before lowering when fusing, in this order.
+    static let graphPasses: [(name: String, run: (Graph) throws -> Graph)] = [
+        (AttentionFusion.name, AttentionFusion.apply),
+    ]
+
+    /// `SAMDG_DUMP_PASSES=dir`: after each pass, the graph's text goes to
+    /// `dir/<input graph hash>.<k>-<pass name>.txt` (`.0-input.txt` before the first), to diff.
+    static let dumpDirectory = ProcessInfo.processInfo.environment["SAMDG_DUMP_PASSES"]
+
+    static func runPasses(_ input: Graph) throws -> Graph {
+        var g = input
+        let prefix = dumpDirectory.map { "\($0)/\(input.structuralHash)." }
+        if let prefix { try AtomicFile.write(Data(g.text.utf8), to: prefix + "0-input.txt") }
+        for (k, pass) in graphPasses.enumerated() {
+            g = try pass.run(g)
+            if let prefix { try AtomicFile.write(Data(g.text.utf8), to: prefix + "\(k + 1)-\(pass.name).txt") }
+        }
+        return g
     }
 
     /// The kernel that computes one op.
@@ -72,6 +102,7 @@ public enum Compiler {
         case .conv2d(let g): return .conv2d(g)
         case .conv2dBackwardInput(let g, _): return .conv2dBackwardInput(g)
         case .conv2dBackwardWeight(let g, _): return .conv2dBackwardWeight(g)
+        case .attention(let scale): return .attention(scale: scale)
         case .maxPool2d(let p): return .maxPool2d(p)
         case .maxPool2dBackward(let p): return .maxPool2dBackward(p)
         case .adaptiveAvgPool2d: return .adaptiveAvgPool2d

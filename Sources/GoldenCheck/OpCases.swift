@@ -5,7 +5,8 @@ import Tensor
 import Train
 
 /// Evaluates `ops`-group cases: builds the op as a graph over the case's inputs, runs it with
-/// gradients of Σ output·cotangent, and compares outputs and gradients.
+/// gradients of Σ output·cotangent, and compares outputs and gradients; cases with gradients
+/// also compare the outputs of a forward-only (inference) plan.
 enum OpCases {
     static let unaryOps: [String: UnaryFn] = [
         "gelu_erf": .geluErf, "gelu_tanh": .geluTanh, "relu": .relu, "sigmoid": .sigmoid, "tanh": .tanh,
@@ -102,6 +103,10 @@ enum OpCases {
             else { return nil }
         }
         for (n, val) in outs { g.output(n, val) }
+        // With gradients the forward's intermediates feed the backward, so the compiler keeps
+        // them; an inference plan of the same graph (compiled before the gradients are added)
+        // takes the fused paths instead (e.g. attention fusion), and must match the same outputs.
+        let inference = c.grads.isEmpty ? nil : try Session(g)
         var cts: [String: String] = [:]
         var bindings = tensors
         for (o, p) in c.cotangents {
@@ -117,6 +122,13 @@ enum OpCases {
         }
         for (n, p) in c.grads {
             comps.append(compare("grad.\(n)", result["grad.\(n)"]!, try c.load(p), tol: c.gradTol))
+        }
+        if let inference {
+            let forward = try inference.run(bindings)
+            for (o, p) in c.outputs {
+                guard let got = forward[o] else { continue }
+                comps.append(compare("\(o) (inference plan)", got, try c.load(p), tol: c.tol))
+            }
         }
         return comps
     }

@@ -952,6 +952,51 @@ void   samdg__resize__free_unpacked
   assert(message->base.descriptor == &samdg__resize__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   samdg__attention__init
+                     (Samdg__Attention         *message)
+{
+  static const Samdg__Attention init_value = SAMDG__ATTENTION__INIT;
+  *message = init_value;
+}
+size_t samdg__attention__get_packed_size
+                     (const Samdg__Attention *message)
+{
+  assert(message->base.descriptor == &samdg__attention__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t samdg__attention__pack
+                     (const Samdg__Attention *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &samdg__attention__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t samdg__attention__pack_to_buffer
+                     (const Samdg__Attention *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &samdg__attention__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Samdg__Attention *
+       samdg__attention__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Samdg__Attention *)
+     protobuf_c_message_unpack (&samdg__attention__descriptor,
+                                allocator, len, data);
+}
+void   samdg__attention__free_unpacked
+                     (Samdg__Attention *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &samdg__attention__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor samdg__graph__field_descriptors[5] =
 {
   {
@@ -1093,7 +1138,7 @@ const ProtobufCMessageDescriptor samdg__output__descriptor =
   (ProtobufCMessageInit) samdg__output__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor samdg__node__field_descriptors[22] =
+static const ProtobufCFieldDescriptor samdg__node__field_descriptors[23] =
 {
   {
     "op",
@@ -1359,8 +1404,21 @@ static const ProtobufCFieldDescriptor samdg__node__field_descriptors[22] =
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "attention",
+    28,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Samdg__Node, attributes_case),
+    offsetof(Samdg__Node, attention),
+    &samdg__attention__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned samdg__node__field_indices_by_name[] = {
+  22,   /* field[22] = attention */
   9,   /* field[9] = axis */
   7,   /* field[7] = binary */
   5,   /* field[5] = constant */
@@ -1388,7 +1446,7 @@ static const ProtobufCIntRange samdg__node__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 10, 4 },
-  { 0, 22 }
+  { 0, 23 }
 };
 const ProtobufCMessageDescriptor samdg__node__descriptor =
 {
@@ -1398,7 +1456,7 @@ const ProtobufCMessageDescriptor samdg__node__descriptor =
   "Samdg__Node",
   "samdg",
   sizeof(Samdg__Node),
-  22,
+  23,
   samdg__node__field_descriptors,
   samdg__node__field_indices_by_name,
   2,  samdg__node__number_ranges,
@@ -2477,6 +2535,44 @@ const ProtobufCMessageDescriptor samdg__resize__descriptor =
   samdg__resize__field_indices_by_name,
   1,  samdg__resize__number_ranges,
   (ProtobufCMessageInit) samdg__resize__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor samdg__attention__field_descriptors[1] =
+{
+  {
+    "scale",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_FLOAT,
+    offsetof(Samdg__Attention, has_scale),
+    offsetof(Samdg__Attention, scale),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned samdg__attention__field_indices_by_name[] = {
+  0,   /* field[0] = scale */
+};
+static const ProtobufCIntRange samdg__attention__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor samdg__attention__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "samdg.Attention",
+  "Attention",
+  "Samdg__Attention",
+  "samdg",
+  sizeof(Samdg__Attention),
+  1,
+  samdg__attention__field_descriptors,
+  samdg__attention__field_indices_by_name,
+  1,  samdg__attention__number_ranges,
+  (ProtobufCMessageInit) samdg__attention__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue samdg__unary_kind__enum_values_by_number[21] =

@@ -23,9 +23,15 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
     case gatherRows([Int])
     case scatterAddRows([Int])
     case matmul(transposeA: Bool, transposeB: Bool)
+    /// addend + op(A)·op(B): args A, B, then the addend program's operands. The result is filled
+    /// with the addend (broadcast), then the GEMM accumulates into it (beta = 1), so the add
+    /// replaces the zeroing pass of a plain GEMM instead of taking a pass of its own.
+    case matmulAccumulate(transposeA: Bool, transposeB: Bool, addend: FusedProgram)
     case conv2d(ConvGeometry)
     case conv2dBackwardInput(ConvGeometry)
     case conv2dBackwardWeight(ConvGeometry)
+    /// softmax(scale·q·kᵀ + bias)·v in query tiles; args q, k, v (, relH, relW)
+    case attention(scale: Float)
     case maxPool2d(PoolGeometry)
     case maxPool2dBackward(PoolGeometry)
     case adaptiveAvgPool2d
@@ -54,9 +60,13 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .gatherRows: return "gather_rows"
         case .scatterAddRows: return "scatter_add_rows"
         case .matmul(let a, let b): return "matmul\(a ? "ᵀ" : "")\(b ? "·ᵀ" : "")"
+        case .matmulAccumulate(let a, let b, let p):
+            let terms = p.instrs.filter { if case .load = $0 { return true }; return false }.count
+            return "matmul\(a ? "ᵀ" : "")\(b ? "·ᵀ" : "") + \(terms) term\(terms == 1 ? "" : "s")"
         case .conv2d(let g): return "conv2d(\(g))"
         case .conv2dBackwardInput(let g): return "conv2d_backward_input(\(g))"
         case .conv2dBackwardWeight(let g): return "conv2d_backward_weight(\(g))"
+        case .attention(let scale): return "attention(scale \(scale))"
         case .maxPool2d: return "max_pool2d"
         case .maxPool2dBackward: return "max_pool2d_backward"
         case .adaptiveAvgPool2d: return "adaptive_avg_pool2d"
@@ -87,9 +97,15 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .gatherRows(let i): LayoutKernels.gatherRows(args[0], i, out)
         case .scatterAddRows(let i): LayoutKernels.scatterAddRows(args[0], i, out)
         case .matmul(let ta, let tb): Gemm.matmul(args[0], args[1], transA: ta, transB: tb, out)
+        case .matmulAccumulate(let ta, let tb, let p):
+            FusedKernel.run(p, Array(args.dropFirst(2)), out)
+            Gemm.matmul(args[0], args[1], transA: ta, transB: tb, out, accumulate: true)
         case .conv2d(let g): ConvKernels.forward(args[0], args[1], g, out)
         case .conv2dBackwardInput(let g): ConvKernels.backwardInput(args[0], args[1], g, out)
         case .conv2dBackwardWeight(let g): ConvKernels.backwardWeight(args[0], args[1], g, out)
+        case .attention(let scale):
+            AttentionKernel.forward(q: args[0], k: args[1], v: args[2], relH: args.count == 5 ? args[3] : nil,
+                                    relW: args.count == 5 ? args[4] : nil, scale: scale, out)
         case .maxPool2d(let p): PoolKernels.maxPool(args[0], p, out)
         case .maxPool2dBackward(let p): PoolKernels.maxPoolBackward(args[0], args[1], p, out)
         case .adaptiveAvgPool2d: PoolKernels.adaptiveAvg(args[0], out)

@@ -55,4 +55,25 @@ final class GraphIRTests: XCTestCase {
         XCTAssertLessThan(g.nodes.count - n0, 8)
         try g.verify()
     }
+
+    func testAttentionShapesAndErrors() throws {
+        let g = Graph()
+        let q = g.input("q", [2, 3, 7, 8]), k = g.input("k", [2, 3, 12, 8]), v = g.input("v", [2, 3, 12, 5])
+        let plain = try g.attention(q: q, k: k, v: v, scale: 0.25)
+        XCTAssertEqual(g.shape(plain), [2, 3, 7, 5])
+        let rh = g.input("rh", [2, 3, 7, 3]), rw = g.input("rw", [2, 3, 7, 4])
+        let rel = try g.attention(q: q, k: k, v: v, relH: rh, relW: rw, scale: 0.25)
+        XCTAssertEqual(g.shape(rel), [2, 3, 7, 5])
+        XCTAssertTrue(g.text.contains("= attention(%0, %1, %2, %4, %5) scale=0.25 : [2, 3, 7, 5]"), g.text)
+        XCTAssertThrowsError(try g.attention(q: q, k: k, v: v, relH: rh, relW: rh, scale: 1)) {
+            XCTAssertTrue("\($0)".contains("multiply to the 12 keys"), "\($0)")
+        }
+        XCTAssertThrowsError(try g.attention(q: q, k: v, v: v, scale: 1)) { XCTAssertTrue("\($0)".contains("channels"), "\($0)") }
+        XCTAssertThrowsError(try g.attention(q: q, k: g.input("kb", [1, 3, 12, 8]), v: v, scale: 1)) {
+            XCTAssertTrue("\($0)".contains("batch"), "\($0)")
+        }
+        XCTAssertThrowsError(try g.attention(q: q, k: k, v: v, relH: rh, scale: 1))
+        XCTAssertThrowsError(try g.add(.attention(scale: 1), [q, k])) { XCTAssertTrue("\($0)".contains("operands"), "\($0)") }
+        try g.verify()
+    }
 }

@@ -113,6 +113,10 @@ enum Fixtures {
         outs.append(try g.add(.adaptiveAvgPool2dBackward(inputShape: [1, 4, 7, 7]), [pooled]))
         outs.append(try g.resize(img, height: 9, width: 3, alignCorners: true, antialias: true))
         outs.append(try g.add(.resizeBackward(ResizeSpec(height: 5, width: 5, alignCorners: true), inputShape: [1, 4, 2, 8]), [img]))
+        let aq = g.input("attn_q", [2, 6, 3]), ak = g.input("attn_k", [2, 6, 3]), av = g.input("attn_v", [2, 6, 5])
+        outs.append(try g.attention(q: aq, k: ak, v: av, scale: 0.1))
+        outs.append(try g.attention(q: aq, k: ak, v: av, relH: g.input("attn_rh", [2, 6, 2]),
+                                    relW: g.input("attn_rw", [2, 6, 3]), scale: -.leastNonzeroMagnitude))
         let specials: [Float] = [.infinity, -.infinity, -0.0, .leastNonzeroMagnitude, .greatestFiniteMagnitude, 1e-30, 0.1]
         for (i, v) in specials.enumerated() { outs.append(g.constant(v, i == 0 ? [] : [i, 2])) }
         let empty = g.input("empty", [0, 3])
@@ -167,9 +171,10 @@ enum Fixtures {
         case .adaptiveAvgPool2dBackward: return "adaptiveAvgPool2dBackward"
         case .resize: return "resize"
         case .resizeBackward: return "resizeBackward"
+        case .attention: return "attention"
         }
     }
-    static let opCaseCount = 28
+    static let opCaseCount = 29
 
     /// Same idea for unary functions (parameters dropped).
     static func unaryName(_ f: UnaryFn) -> String {

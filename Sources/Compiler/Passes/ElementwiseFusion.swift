@@ -22,13 +22,14 @@ struct FusionGroups {
 
     init() {}
 
-    init(_ g: Graph, live: [Bool], isOutput: Set<Int>) {
+    /// `taken`: nodes another fusion already owns (neither roots nor absorbed here).
+    init(_ g: Graph, live: [Bool], isOutput: Set<Int>, taken: Set<Int> = []) {
         var consumers = [Int](repeating: 0, count: g.nodes.count)
         for (i, n) in g.nodes.enumerated() where live[i] { for v in n.inputs { consumers[v.id] += 1 } }
         func isElementwise(_ op: Op) -> Bool {
             switch op { case .unary, .unaryGrad, .binary: return true; default: return false }
         }
-        for i in stride(from: g.nodes.count - 1, through: 0, by: -1) where live[i] && !absorbed.contains(i) {
+        for i in stride(from: g.nodes.count - 1, through: 0, by: -1) where live[i] && !absorbed.contains(i) && !taken.contains(i) {
             let root = g.nodes[i]
             guard isElementwise(root.op) else { continue }
             var instrs: [FusedProgram.Instr] = []
@@ -36,7 +37,7 @@ struct FusionGroups {
             var members: [Int] = []
             func absorbable(_ id: Int) -> Bool {
                 let n = g.nodes[id]
-                guard n.shape == root.shape, consumers[id] == 1, !isOutput.contains(id) else { return false }
+                guard n.shape == root.shape, consumers[id] == 1, !isOutput.contains(id), !taken.contains(id) else { return false }
                 if case .constant = n.op { return true }
                 return isElementwise(n.op)
             }

@@ -66,6 +66,8 @@ extension Graph {
             return try vjpLayout(node, out: out, dy: dy, needs: needs)
         case .matmul, .conv2d, .conv2dBackwardInput, .conv2dBackwardWeight:
             return try vjpContraction(node, out: out, dy: dy, needs: needs)
+        case .attention:
+            return try vjpAttention(node, out: out, dy: dy, needs: needs)
         case .maxPool2d, .maxPool2dBackward, .adaptiveAvgPool2d, .adaptiveAvgPool2dBackward,
              .resize, .resizeBackward, .gatherRows, .scatterAddRows:
             return try vjpWindow(node, out: out, dy: dy)

@@ -8,7 +8,7 @@ import Primitives
 /// | elementwise | `unary`, `unaryGrad`, `binary` |
 /// | reduction   | `reduce`, `softmax` |
 /// | layout      | `broadcast`, `reshape`, `permute`, `slice`, `sliceBackward`, `pad`, `concat` |
-/// | contraction | `matmul`, `conv2d`, `conv2dBackwardInput`, `conv2dBackwardWeight` |
+/// | contraction | `matmul`, `conv2d`, `conv2dBackwardInput`, `conv2dBackwardWeight`, `attention` |
 /// | window      | `maxPool2d`, `maxPool2dBackward`, `adaptiveAvgPool2d`, `adaptiveAvgPool2dBackward`, `resize`, `resizeBackward` |
 ///
 /// Every op has exactly one result. Shapes that cannot be inferred from the operands
@@ -56,6 +56,11 @@ public enum Op: Hashable, Sendable {
     case conv2dBackwardInput(ConvGeometry, inputShape: [Int])
     /// (x, dy) → dw
     case conv2dBackwardWeight(ConvGeometry, weightShape: [Int])
+    /// (q, k, v) or (q, k, v, relH, relW) → softmax(scale·q·kᵀ + bias)·v over the last two axes
+    /// (equal leading batch dims): q [… N, d], k [… M, d], v [… M, dv], relH [… N, kh],
+    /// relW [… N, kw] with kh·kw = M and bias[n, i·kw + j] = relH[n, i] + relW[n, j] (SAM's
+    /// decomposed relative positions); result [… N, dv]
+    case attention(scale: Float)
 
     // window
     case maxPool2d(PoolGeometry)
@@ -91,6 +96,7 @@ public enum Op: Hashable, Sendable {
         case .conv2d: return "conv2d"
         case .conv2dBackwardInput: return "conv2d_backward_input"
         case .conv2dBackwardWeight: return "conv2d_backward_weight"
+        case .attention: return "attention"
         case .maxPool2d: return "max_pool2d"
         case .maxPool2dBackward: return "max_pool2d_backward"
         case .adaptiveAvgPool2d: return "adaptive_avg_pool2d"
@@ -109,7 +115,7 @@ public enum Op: Hashable, Sendable {
              .gatherRows, .scatterAddRows: return 1
         case .unaryGrad, .binary, .softmaxGrad, .matmul, .conv2d, .conv2dBackwardInput, .conv2dBackwardWeight,
              .maxPool2dBackward: return 2
-        case .concat: return nil
+        case .concat, .attention: return nil
         }
     }
 
@@ -125,7 +131,7 @@ public enum Op: Hashable, Sendable {
         case .broadcast: return .broadcast
         case .reshape, .permute, .slice, .sliceBackward, .pad, .concat, .gatherRows, .scatterAddRows: return .injective
         case .reduce, .softmax, .softmaxGrad: return .reduction
-        case .matmul, .conv2d, .conv2dBackwardInput, .conv2dBackwardWeight: return .outElementwiseFusable
+        case .matmul, .conv2d, .conv2dBackwardInput, .conv2dBackwardWeight, .attention: return .outElementwiseFusable
         case .input, .parameter, .maxPool2d, .maxPool2dBackward, .adaptiveAvgPool2d,
              .adaptiveAvgPool2dBackward, .resize, .resizeBackward: return .opaque
         }

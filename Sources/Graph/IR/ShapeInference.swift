@@ -108,6 +108,20 @@ extension Op {
                 throw ShapeError("batch dimensions do not broadcast")
             }
             return batch + [m, n]
+        case .attention:
+            try need(s.count == 3 || s.count == 5, "attention takes q, k, v and optionally relH, relW; got \(s.count) operands")
+            let r = s[0].count
+            try need(r >= 2 && s.allSatisfy { $0.count == r }, "q, k, v (and relH, relW) need the same rank ≥ 2")
+            let batch = Array(s[0].dropLast(2))
+            try need(s.allSatisfy { Array($0.dropLast(2)) == batch }, "leading (batch) dimensions differ")
+            let (n, d, m) = (s[0][r - 2], s[0][r - 1], s[1][r - 2])
+            try need(s[1][r - 1] == d, "q has \(d) channels, k has \(s[1][r - 1])")
+            try need(s[2][r - 2] == m, "k has \(m) keys, v has \(s[2][r - 2])")
+            if s.count == 5 {
+                try need(s[3][r - 2] == n && s[4][r - 2] == n, "relH and relW need \(n) query rows")
+                try need(s[3][r - 1] * s[4][r - 1] == m, "relH and relW widths \(s[3][r - 1])·\(s[4][r - 1]) must multiply to the \(m) keys")
+            }
+            return batch + [n, s[2][r - 1]]
         case .conv2d(let g):
             try checkGeometry(g)
             let x = s[0], w = s[1]

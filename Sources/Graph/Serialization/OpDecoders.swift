@@ -79,6 +79,10 @@ extension ProtoReader {
             let (g, s) = try conv(a)
             return .conv2dBackwardWeight(g, weightShape: s)
         },
+        "attention": { a in
+            let m = try a.expect(SAMDG__NODE__ATTRIBUTES_ATTENTION) { $0.attention }
+            return .attention(scale: try a.required(m.has_scale, m.scale, "scale"))
+        },
         "max_pool2d": { a in .maxPool2d(try pool(a)) },
         "max_pool2d_backward": { a in .maxPool2dBackward(try pool(a)) },
         "adaptive_avg_pool2d": { a in

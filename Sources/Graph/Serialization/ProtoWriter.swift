@@ -178,6 +178,13 @@ struct ProtoWriter {
             default:
                 return "conv2d"
             }
+        case .attention(let scale):
+            let m = c.message(samdg__attention__init)
+            m.pointee.has_scale = 1
+            m.pointee.scale = scale
+            n.pointee.attributes_case = SAMDG__NODE__ATTRIBUTES_ATTENTION
+            n.pointee.attention = m
+            return "attention"
         case .maxPool2d(let p), .maxPool2dBackward(let p):
             let m = c.message(samdg__pool_geometry__init)
             m.pointee.has_kernel = 1

@@ -36,6 +36,7 @@ typedef struct Samdg__PoolGeometry Samdg__PoolGeometry;
 typedef struct Samdg__Size2 Samdg__Size2;
 typedef struct Samdg__ResizeSpec Samdg__ResizeSpec;
 typedef struct Samdg__Resize Samdg__Resize;
+typedef struct Samdg__Attention Samdg__Attention;
 
 
 /* --- enums --- */
@@ -155,7 +156,8 @@ typedef enum {
   SAMDG__NODE__ATTRIBUTES_POOL = 24,
   SAMDG__NODE__ATTRIBUTES_SIZE = 25,
   SAMDG__NODE__ATTRIBUTES_INPUT_SHAPE = 26,
-  SAMDG__NODE__ATTRIBUTES_RESIZE = 27
+  SAMDG__NODE__ATTRIBUTES_RESIZE = 27,
+  SAMDG__NODE__ATTRIBUTES_ATTENTION = 28
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SAMDG__NODE__ATTRIBUTES__CASE)
 } Samdg__Node__AttributesCase;
 
@@ -168,7 +170,7 @@ struct  Samdg__Node
    *   permute slice slice_backward pad concat gather_rows scatter_add_rows matmul conv2d
    *   conv2d_backward_input conv2d_backward_weight max_pool2d max_pool2d_backward
    *   adaptive_avg_pool2d adaptive_avg_pool2d_backward resize_bilinear
-   *   resize_bilinear_backward
+   *   resize_bilinear_backward attention
    */
   char *op;
   /*
@@ -256,6 +258,10 @@ struct  Samdg__Node
      * resize_bilinear, resize_bilinear_backward
      */
     Samdg__Resize *resize;
+    /*
+     * attention
+     */
+    Samdg__Attention *attention;
   };
 };
 #define SAMDG__NODE__INIT \
@@ -541,6 +547,20 @@ struct  Samdg__Resize
 #define SAMDG__RESIZE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&samdg__resize__descriptor) \
     , NULL, 0,NULL }
+
+
+/*
+ * attention: operands q, k, v and optionally relH, relW (the decomposed relative-position bias).
+ */
+struct  Samdg__Attention
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean has_scale;
+  float scale;
+};
+#define SAMDG__ATTENTION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&samdg__attention__descriptor) \
+    , 0, 0 }
 
 
 /* Samdg__Graph methods */
@@ -942,6 +962,25 @@ Samdg__Resize *
 void   samdg__resize__free_unpacked
                      (Samdg__Resize *message,
                       ProtobufCAllocator *allocator);
+/* Samdg__Attention methods */
+void   samdg__attention__init
+                     (Samdg__Attention         *message);
+size_t samdg__attention__get_packed_size
+                     (const Samdg__Attention   *message);
+size_t samdg__attention__pack
+                     (const Samdg__Attention   *message,
+                      uint8_t             *out);
+size_t samdg__attention__pack_to_buffer
+                     (const Samdg__Attention   *message,
+                      ProtobufCBuffer     *buffer);
+Samdg__Attention *
+       samdg__attention__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   samdg__attention__free_unpacked
+                     (Samdg__Attention *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Samdg__Graph_Closure)
@@ -1007,6 +1046,9 @@ typedef void (*Samdg__ResizeSpec_Closure)
 typedef void (*Samdg__Resize_Closure)
                  (const Samdg__Resize *message,
                   void *closure_data);
+typedef void (*Samdg__Attention_Closure)
+                 (const Samdg__Attention *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1037,6 +1079,7 @@ extern const ProtobufCMessageDescriptor samdg__pool_geometry__descriptor;
 extern const ProtobufCMessageDescriptor samdg__size2__descriptor;
 extern const ProtobufCMessageDescriptor samdg__resize_spec__descriptor;
 extern const ProtobufCMessageDescriptor samdg__resize__descriptor;
+extern const ProtobufCMessageDescriptor samdg__attention__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -18,7 +18,9 @@ public enum Gemm {
     }
 
     /// Batched, broadcasting matmul over the last two axes (`torch.matmul` on rank ≥ 2 operands).
-    public static func matmul(_ a: Tensor, _ b: Tensor, transA: Bool, transB: Bool, _ y: Tensor) {
+    /// With `accumulate`, y += op(a)·op(b) (beta = 1: OpenBLAS then skips its zeroing pass over y).
+    public static func matmul(_ a: Tensor, _ b: Tensor, transA: Bool, transB: Bool, _ y: Tensor, accumulate: Bool = false) {
+        let beta: Float = accumulate ? 1 : 0
         let ra = a.rank, rb = b.rank
         let m = transA ? a.shape[ra - 1] : a.shape[ra - 2]
         let k = transA ? a.shape[ra - 2] : a.shape[ra - 1]
@@ -30,7 +32,7 @@ public enum Gemm {
         // A stack of row-major matrices times one shared B: one GEMM with M·batch rows.
         if rb == 2 && !transA && aBatch == batch {
             sgemm(transA: false, transB: transB, m: m * batch, n: n, k: k, a: a.ptr, lda: lda,
-                  b: b.ptr, ldb: ldb, c: y.ptr, ldc: n)
+                  b: b.ptr, ldb: ldb, beta: beta, c: y.ptr, ldc: n)
             return
         }
         let sa = broadcastStrides(Array(a.shape.dropLast(2)), to: batchShape)
@@ -43,7 +45,7 @@ public enum Gemm {
                 offA += j * sa[d]; offB += j * sb[d]
             }
             sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a.ptr + offA * matA, lda: lda,
-                  b: b.ptr + offB * matB, ldb: ldb, c: y.ptr + i * m * n, ldc: n)
+                  b: b.ptr + offB * matB, ldb: ldb, beta: beta, c: y.ptr + i * m * n, ldc: n)
         }
     }
 }

@@ -1,0 +1,71 @@
+import Graph
+import Kernels
+import Primitives
+
+/// GEMM accumulation (a GEMM "epilogue" that costs nothing): a sum that contains a matmul
+/// result becomes one `matmulAccumulate` step that first writes the other terms into the result
+/// buffer, then lets sgemm add the product to it with beta = 1.
+///
+/// Why it pays: for beta = 0, OpenBLAS clears C in a pass of its own before accumulating into
+/// it. Filling C with the addend instead (a bias broadcast, a residual, or both summed) takes
+/// that pass's place, so `linear + bias` costs what the bare GEMM costs, and `x + linear(h)`
+/// loses the separate read-add-write pass over the product.
+///
+/// Algorithm: walk live nodes from last to first. An `add` that is not yet taken roots a sum
+/// tree: it descends through `add` operands of the root's shape that feed nothing else and are
+/// not graph outputs. When one leaf is a matmul of the root's shape with that same single use,
+/// the root becomes `matmulAccumulate(A, B; addend = Σ other leaves)` (each leaf broadcast by
+/// strides), and the tree's inner adds and the matmul get no step of their own. Roots and
+/// members are then off limits to elementwise fusion, which runs next.
+///
+/// ```
+///   h ─ matmul(·, Wᵀ) ──┐                         h, W ─▶ matmulAccumulate[x + b]
+///               b ─── add ── add ──▶       ⇒     (fill C = x + b; C += h·Wᵀ)
+///                      x ───┘
+/// ```
+struct GemmAccumulateGroups {
+    /// root node id → (matmul node id, addend program, its operands as node ids)
+    var roots: [Int: (matmul: Int, addend: FusedProgram, operands: [Int])] = [:]
+    /// nodes computed inside some root's step (the matmul and inner adds)
+    var absorbed = Set<Int>()
+    /// every node a group owns (roots and absorbed), for the elementwise fusion to leave alone
+    var taken: Set<Int> { absorbed.union(roots.keys) }
+
+    init() {}
+
+    init(_ g: Graph, live: [Bool], isOutput: Set<Int>) {
+        var consumers = [Int](repeating: 0, count: g.nodes.count)
+        for (i, n) in g.nodes.enumerated() where live[i] { for v in n.inputs { consumers[v.id] += 1 } }
+        func isAdd(_ id: Int) -> Bool { if case .binary(.add) = g.nodes[id].op { return true }; return false }
+        for i in stride(from: g.nodes.count - 1, through: 0, by: -1) where live[i] && !absorbed.contains(i) && isAdd(i) {
+            let shape = g.nodes[i].shape
+            func private_(_ id: Int) -> Bool { g.nodes[id].shape == shape && consumers[id] == 1 && !isOutput.contains(id) }
+            var leaves: [Int] = [], inner: [Int] = [], stack = g.nodes[i].inputs.map(\.id)
+            while let t = stack.popLast() {
+                if isAdd(t), private_(t), !absorbed.contains(t) {
+                    inner.append(t)
+                    stack.append(contentsOf: g.nodes[t].inputs.map(\.id))
+                } else {
+                    leaves.append(t)
+                }
+            }
+            guard let mi = leaves.firstIndex(where: { id in
+                if case .matmul = g.nodes[id].op { return private_(id) && !absorbed.contains(id) }
+                return false
+            }) else { continue }
+            let mm = leaves.remove(at: mi)
+            // addend = Σ other leaves (a leaf read twice is loaded once)
+            var operands: [Int] = [], instrs: [FusedProgram.Instr] = []
+            var sum = -1
+            for leaf in leaves {
+                let slot = operands.firstIndex(of: leaf) ?? { operands.append(leaf); return operands.count - 1 }()
+                instrs.append(.load(slot))
+                if sum >= 0 { instrs.append(.binary(.add, sum, instrs.count - 1)) }
+                sum = instrs.count - 1
+            }
+            roots[i] = (mm, FusedProgram(instrs), operands)
+            absorbed.insert(mm)
+            absorbed.formUnion(inner)
+        }
+    }
+}
