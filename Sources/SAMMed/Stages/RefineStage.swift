@@ -11,7 +11,9 @@ import Train
 /// - Training boxes: the stage-1 boxes of the source training images (`train_boxes: stage1`, the
 ///   seed) or their ground-truth boxes (`gt`); each is jittered outward by 0…`jitter` px every
 ///   time it is drawn (seeded by sample and epoch).
-/// - Test boxes: stage-1 boxes, unjittered (`seed_test_jitter: true` jitters them as the seed does).
+/// - Test boxes: stage-1 boxes, unjittered (`seed_test_jitter: true` jitters them as the seed does);
+///   `test_box_margin: M` widens them by M px per side (default 0, the seed), to match the outward
+///   jitter the decoder was trained with.
 /// - Epoch selection on the source validation split; the seed's choice (best mean target Dice,
 ///   which looks at the test set) is reported beside it.
 ///
@@ -40,6 +42,7 @@ public struct RefineStage: StageRunner {
         let jitter = BoxJitter(seed: UInt64(try p.int("seed", 0)), maxShift: try p.int("jitter", 9))
         let trainBoxes = try p.oneOf("train_boxes", ["stage1", "gt"], "stage1")
         let seedOffsets = try p.bool("seed_box_offsets", false), seedTestJitter = try p.bool("seed_test_jitter", false)
+        let margin = Float(try p.int("test_box_margin", 0))
         let sam = try SAMBackbone(model: try p.string("model", "litemedsam"))
         let embPath = try c.input("embed", "embeddings"), boxPath = try c.input("box", "boxes"), probsPath = try c.input("segment", "probs")
         let grid = Int(try Self.attribute(embPath, "grid")) ?? 1
@@ -71,7 +74,7 @@ public struct RefineStage: StageRunner {
         let dec = try MergedDecoder(sam: sam, layout: layout, imageSize: size, lr: Float(try p.double("lr", 1e-4)),
                                     weightDecay: Float(try p.double("weight_decay", 1e-3)), resume: resume)
 
-        func canvasBoxes(_ d: SplitData, _ group: [Int], gt: Bool, epoch: Int?) throws -> Tensor {
+        func canvasBoxes(_ d: SplitData, _ group: [Int], gt: Bool, epoch: Int?, training: Bool = false) throws -> Tensor {
             var out: [Float] = []
             for (k, pos) in group.enumerated() {
                 let src = gt ? d.gtBoxes : d.boxes
@@ -81,6 +84,10 @@ public struct RefineStage: StageRunner {
                     for q in 0..<4 { ib.buffer(Int64.self)[q] = Int64(b[q]) }
                     let j = try jitter.apply(ib, firstSample: pos, epoch: epoch, width: size, height: size)
                     b = (0..<4).map { Float(j.buffer(Int64.self)[$0]) }
+                }
+                if !training && !gt && margin != 0 {
+                    let hi = Float(size - 1)
+                    b = [max(0, b[0] - margin), max(0, b[1] - margin), min(hi, b[2] + margin), min(hi, b[3] + margin)]
                 }
                 out += layout.canvasBox(b, tile: k, imageSize: size, seedOffsets: seedOffsets)
             }
@@ -123,7 +130,7 @@ public struct RefineStage: StageRunner {
                 let group = train.groups[gi]
                 let target = PreparedSet.gather(targets, group)
                 let loss = try dec.trainer.step(["embedding": embedding(train, gi),
-                                                 "boxes": canvasBoxes(train, group, gt: trainBoxes == "gt", epoch: epoch + 1),
+                                                 "boxes": canvasBoxes(train, group, gt: trainBoxes == "gt", epoch: epoch + 1, training: true),
                                                  "target": target])
                 sum += Double(loss)
                 bar.extra = String(format: "epoch %d loss %.4f", epoch + 1, loss)
