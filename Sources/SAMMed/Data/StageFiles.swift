@@ -48,9 +48,7 @@ public struct SourceSplit: Codable, Equatable {
     public static func make(source: String, count: Int, valFraction: Double, seed: UInt64, targets: [String]) throws -> SourceSplit {
         guard count >= 2 else { throw SamdgError("split: domain \(source)", "needs at least 2 images, has \(count)") }
         guard valFraction > 0, valFraction < 1 else { throw SamdgError("split: val_fraction", "expected a value in (0, 1), got \(valFraction)") }
-        var rng = SplitMix64(seed: seed)
-        var order = Array(0..<count)
-        for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        let order = seededPermutation(count, seed: seed)
         let nVal = min(count - 1, max(1, Int((valFraction * Double(count)).rounded(.up))))
         return SourceSplit(source: source, train: order[nVal...].sorted(), val: order[..<nVal].sorted(), targets: targets)
     }
@@ -64,4 +62,13 @@ public struct SourceSplit: Codable, Equatable {
         }
         return s
     }
+}
+
+/// A Fisher–Yates shuffle of 0..<count driven by SplitMix64(seed): the one shuffle of the stages
+/// (splits, epoch orders), so a seed names an order on every machine.
+func seededPermutation(_ count: Int, seed: UInt64) -> [Int] {
+    var rng = SplitMix64(seed: seed)
+    var order = Array(0..<count)
+    for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+    return order
 }

@@ -122,9 +122,7 @@ public struct RefineStage: StageRunner {
         let startEpoch = resume?.epoch ?? 0
         let bar = ProgressBar("refine \(layout.grid)x\(layout.grid)", total: max(1, (epochs - startEpoch) * train.groups.count), unit: "canvas")
         for epoch in startEpoch..<epochs {
-            var rng = SplitMix64(seed: jitter.seed &+ 0xDEC &+ UInt64(epoch) &* 0x9E37_79B9)
-            var order = Array(0..<train.groups.count)
-            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+            let order = seededPermutation(train.groups.count, seed: jitter.seed &+ 0xDEC &+ UInt64(epoch) &* 0x9E37_79B9)
             var sum = 0.0
             for gi in order {
                 let group = train.groups[gi]

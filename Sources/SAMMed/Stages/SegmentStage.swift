@@ -42,9 +42,7 @@ public struct SegmentStage: StageRunner {
         let stepsPerEpoch = (train.count + batch - 1) / batch
         let bar = ProgressBar("segment \(split.source)", total: max(1, (epochs - startEpoch) * stepsPerEpoch), unit: "step")
         for epoch in startEpoch..<epochs {
-            var rng = SplitMix64(seed: seed &+ 0x5E6 &+ UInt64(epoch) &* 0x9E37_79B9)
-            var order = Array(0..<train.count)
-            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+            let order = seededPermutation(train.count, seed: seed &+ 0x5E6 &+ UInt64(epoch) &* 0x9E37_79B9)
             var sum = 0.0
             for s in 0..<stepsPerEpoch {
                 let rows = (0..<batch).map { order[(s * batch + $0) % order.count] }
