@@ -54,6 +54,22 @@ struct DomainBuilder {
         }
     }
 
+    /// Walks paired files until the limit: unpaired files are recorded (or stop the import),
+    /// each pair is counted under `countKey` and handed to `add` through ``attempt(files:_:)``.
+    mutating func consume(_ entries: [PairingEntry], countKey: String,
+                          _ add: (inout DomainBuilder, _ id: String, _ image: String, _ mask: String) throws -> Void) throws {
+        for entry in entries {
+            if isFull { break }
+            switch entry {
+            case .unpaired(let file, let reason):
+                try record(file: file, reason: reason)
+            case .pair(let id, let imageFile, let maskFile):
+                counts[countKey, default: 0] += 1
+                try attempt(files: [imageFile, maskFile]) { b in try add(&b, id, imageFile, maskFile) }
+            }
+        }
+    }
+
     /// A bad file: thrown in stop mode, recorded in skip mode.
     mutating func record(file: String, reason: String, error: SamdgError? = nil) throws {
         if options.onError == .stop {

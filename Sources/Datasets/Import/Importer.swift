@@ -44,18 +44,9 @@ public enum Importer {
         try FilePairing.requireFolder(masksDir, role: "the masks (\(extensions.joined(separator: ", ")) files)")
         let entries = try FilePairing.pair(imagesDir: imagesDir, masksDir: masksDir, extensions: extensions)
         var builder = DomainBuilder(format: format, source: source, options: options, capacityHint: entries.count)
-        for entry in entries {
-            if builder.isFull { break }
-            switch entry {
-            case .unpaired(let file, let reason):
-                try builder.record(file: file, reason: reason)
-            case .pair(let id, let imageFile, let maskFile):
-                builder.counts["pairs", default: 0] += 1
-                try builder.attempt(files: [imageFile, maskFile]) { b in
-                    let image = try read(imageFile), mask = try read(maskFile)
-                    try b.add(id: id, image: image, maskPixels: mask, imageFile: imageFile, maskFile: maskFile)
-                }
-            }
+        try builder.consume(entries, countKey: "pairs") { b, id, imageFile, maskFile in
+            let image = try read(imageFile), mask = try read(maskFile)
+            try b.add(id: id, image: image, maskPixels: mask, imageFile: imageFile, maskFile: maskFile)
         }
         return try builder.finish(subdirs: sub)
     }

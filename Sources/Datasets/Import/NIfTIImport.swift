@@ -33,17 +33,8 @@ enum NIfTIImport {
                                            maskStem: { $0 + suffix }, isMask: { $0.hasSuffix(suffix) })
         }
         var builder = DomainBuilder(format: .nifti, source: source, options: options, capacityHint: max(1, entries.count))
-        for entry in entries {
-            if builder.isFull { break }
-            switch entry {
-            case .unpaired(let file, let reason):
-                try builder.record(file: file, reason: reason)
-            case .pair(let id, let imageFile, let maskFile):
-                builder.counts["volumes", default: 0] += 1
-                try builder.attempt(files: [imageFile, maskFile]) { b in
-                    try addSlices(id: id, imageFile: imageFile, maskFile: maskFile, into: &b)
-                }
-            }
+        try builder.consume(entries, countKey: "volumes") { b, id, imageFile, maskFile in
+            try addSlices(id: id, imageFile: imageFile, maskFile: maskFile, into: &b)
         }
         return try builder.finish(subdirs: separate ? sub : nil)
     }
