@@ -26,8 +26,9 @@ extension StageContext {
     func split() throws -> SourceSplit { try SourceSplit.read(try input("split", "split")) }
 
     /// (split name, domain, indices) for the source's train and val splits and each target.
-    func evaluationSets(_ split: SourceSplit, includeTrain: Bool) throws -> [(name: String, domain: DomainImages, indices: [Int])] {
-        let source = try domain(split.source)
+    /// `source`: the source domain when the caller has it loaded already (saves reading it again).
+    func evaluationSets(_ split: SourceSplit, includeTrain: Bool, source loaded: DomainImages? = nil) throws -> [(name: String, domain: DomainImages, indices: [Int])] {
+        let source = try loaded ?? domain(split.source)
         var sets: [(String, DomainImages, [Int])] = []
         if includeTrain { sets.append(("source_train", source, split.train)) }
         sets.append(("source_val", source, split.val))

@@ -60,7 +60,7 @@ public struct SegmentStage: StageRunner {
 
         var tensors: [(String, Tensor)] = []
         var dice: [String: Double] = [:]
-        for (name, domain, indices) in try c.evaluationSets(split, includeTrain: true) {
+        for (name, domain, indices) in try c.evaluationSets(split, includeTrain: true, source: source) {
             let set = name == "source_train" ? train : try PreparedSet(domain, indices: indices, size: size)
             let probs = try net.predict(set.images)
             let masks = Tensor(zeros: [set.count, size, size], dtype: .uint8)
