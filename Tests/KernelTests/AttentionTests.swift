@@ -22,6 +22,11 @@ final class AttentionTests: XCTestCase {
             Case(batch: [2], n: 70, m: 48, d: 16, dv: 16, grid: (3, 16), scale: 0.25, spread: 1),     // vector bias rows
             Case(batch: [3], n: 19, m: 196, d: 8, dv: 8, grid: (14, 14), scale: 0.35, spread: 1),     // SAM window
             Case(batch: [2], n: 9, m: 33, d: 4, dv: 5, grid: nil, scale: 3, spread: 10),              // large logits
+            // the register-blocked path (dv a multiple of 16): row tails of both microkernels,
+            // odd panel counts, 64 + 16 value columns, SAM's head size
+            Case(batch: [2], n: 13, m: 45, d: 64, dv: 64, grid: (5, 9), scale: 0.125, spread: 1),
+            Case(batch: [3], n: 50, m: 196, d: 64, dv: 80, grid: (14, 14), scale: 0.125, spread: 1),
+            Case(batch: [1], n: 7, m: 600, d: 33, dv: 32, grid: nil, scale: 0.2, spread: 4),
         ]
         let saved = (AttentionKernel.minRows, AttentionKernel.tileBudget, AttentionKernel.keyBlock)
         defer { (AttentionKernel.minRows, AttentionKernel.tileBudget, AttentionKernel.keyBlock) = saved }

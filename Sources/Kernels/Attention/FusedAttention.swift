@@ -12,26 +12,27 @@ import Tensor
 /// per worker and never N×M per head):
 ///
 /// ```
-///   per key block j:   S = scale·q_tile·k_jᵀ              sgemm (alpha = scale)     [T, Mb]
-///     per row n:       S += bias_n,j                       relH[n, i] + relW[n, j′] built per row
-///                      m′ = max(m, max S);  P = exp(S − m′) in place;  α = exp(m − m′)
+///   per key block j:   S = scale·q_tile·k_jᵀ              microkernel on k packed once per item
+///     per row n:       S += bias_n,j;  m′ = max(m, max S)  (AttentionSoftmax)
+///                      P = exp(S − m′) in place;  α = exp(m − m′)
 ///                      l = α·l + Σ P;  O_n *= α (after the first block);  m = m′
-///                      O_tile += P·v_j                     sgemm (beta 0 for the first block, then 1)
+///                      O_tile += P·v_j                     microkernel reading v in place
 ///   O_tile[n, :] *= 1/l                                    (normalising O costs dv per row, not M)
 /// ```
 ///
-/// Tasks run on `Parallel.forTasks` workers with OpenBLAS single-threaded, so each worker's
-/// GEMMs stay on its core; tiles are sized to stay cache-resident between the passes, and tall
-/// enough that sgemm's per-call packing of the k and v blocks is spread over many query rows.
+/// With dv a multiple of 16 both products are `AttentionMicro`'s register-blocked SIMD kernels
+/// (about sgemm's large-matrix rate; OpenBLAS reaches ~60% of it on these K = 64 shapes because
+/// it re-packs both operands on every call). Other dv take single-threaded sgemm per tile.
+/// Tasks run on `Parallel.forTasks` workers; tiles stay L2-resident between the passes.
 public enum AttentionKernel {
     public typealias V = SIMD16<Float>
 
     /// Keys per block (a row of scores in a block stays in L1).
     nonisolated(unsafe) public static var keyBlock = 512
-    /// Scores per tile: rows × block ≤ this many floats (about an L2 of scores), with at least
+    /// Scores per tile: rows × block ≤ this many floats (a tenth of a Zen 4 L2), with at least
     /// `minRows` rows.
-    nonisolated(unsafe) public static var tileBudget = 1 << 17
-    nonisolated(unsafe) public static var minRows = 64
+    nonisolated(unsafe) public static var tileBudget = 48 * 512
+    nonisolated(unsafe) public static var minRows = 48
 
     /// Query rows per tile for N queries over M keys.
     public static func tileRows(n: Int, m: Int) -> Int {
@@ -47,113 +48,110 @@ public enum AttentionKernel {
             out.ptr.update(repeating: 0, count: out.count)
             return
         }
-        let kw = relW.map { $0.shape[r - 1] } ?? 0, kh = relH.map { $0.shape[r - 1] } ?? 0
-        let rows = tileRows(n: n, m: m), kb = max(1, min(m, keyBlock))
+        let geometry = Geometry(batch: batch, n: n, m: m, d: d, dv: dv,
+                                kh: relH.map { $0.shape[r - 1] } ?? 0, kw: relW.map { $0.shape[r - 1] } ?? 0, scale: scale)
+        let bias = relH.flatMap { h in relW.map { (UnsafePointer(h.ptr), UnsafePointer($0.ptr)) } }
+        if dv % AttentionMicro.panel == 0 && d > 0 {
+            forwardMicro(geometry, q: q.ptr, k: k.ptr, v: v.ptr, bias: bias, out: out.ptr)
+        } else {
+            forwardBLAS(geometry, q: q.ptr, k: k.ptr, v: v.ptr, bias: bias, out: out.ptr)
+        }
+    }
+
+    /// Problem sizes of one call: B batch items of N queries and M keys; the bias grid is kh × kw.
+    struct Geometry {
+        let batch, n, m, d, dv, kh, kw: Int
+        let scale: Float
+    }
+
+    /// The microkernel path (dv a multiple of 16): k packed once per batch item, both products in
+    /// registers (`AttentionMicro`).
+    static func forwardMicro(_ g: Geometry, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                             bias: (UnsafePointer<Float>, UnsafePointer<Float>)?, out: UnsafeMutablePointer<Float>) {
+        let (n, m, d, dv) = (g.n, g.m, g.d, g.dv)
+        let packedPer = AttentionMicro.packedCount(m: m, d: d)
+        let packed = UnsafeMutablePointer<Float>.allocate(capacity: packedPer * g.batch)
+        defer { packed.deallocate() }
+        Parallel.forTasks(g.batch) { b, _ in
+            AttentionMicro.packKeys(k + b * m * d, m: m, d: d, scale: g.scale, into: packed + b * packedPer)
+        }
+        let rows = tileRows(n: n, m: m)
+        let kb = min((max(keyBlock, 1) + 15) / 16 * 16, (m + 15) / 16 * 16)    // whole panels
         let tilesPerItem = (n + rows - 1) / rows
-        let tasks = batch * tilesPerItem
+        let tasks = g.batch * tilesPerItem
         let workers = max(1, min(Parallel.threads, tasks))
-        // per worker: scores [rows, kb], one bias row [kb], running max and sum [rows] each
-        let per = (rows * kb + kb + 2 * rows + 15) & ~15
+        // per worker: scores [rows, kb], one bias row [kb + 16], a spare row [max(kb, dv)], running max and sum [rows]
+        let per = (rows * kb + kb + 16 + max(kb, dv) + 2 * rows + 15) & ~15
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: per * workers)
         defer { scratch.deallocate() }
-        let qp = UnsafePointer(q.ptr), kp = UnsafePointer(k.ptr), vp = UnsafePointer(v.ptr), op = out.ptr
-        let rhp = relH.map { UnsafePointer($0.ptr) }, rwp = relW.map { UnsafePointer($0.ptr) }
-
         Parallel.forTasks(tasks) { task, worker in
             let b = task / tilesPerItem, t0 = (task % tilesPerItem) * rows, tr = min(rows, n - t0)
-            let s = scratch + worker * per, brow = s + rows * kb, rmax = brow + kb, rsum = rmax + rows
-            let row0 = b * n + t0   // first query row of the tile in the flattened [B·N] rows
-            let o = op + row0 * dv
+            let s = scratch + worker * per, brow = s + rows * kb, spare = brow + kb + 16
+            let rmax = spare + max(kb, dv), rsum = rmax + rows
+            let row0 = b * n + t0
+            let o = out + row0 * dv
             rmax.update(repeating: -.infinity, count: tr)
             rsum.update(repeating: 0, count: tr)
             var j0 = 0
             while j0 < m {
                 let mb = min(kb, m - j0)
-                Gemm.sgemm(transA: false, transB: true, m: tr, n: mb, k: d, alpha: scale, a: qp + row0 * d, lda: d,
-                           b: kp + (b * m + j0) * d, ldb: d, c: s, ldc: mb)
+                AttentionMicro.scores(q: q + row0 * d, ldq: d, rows: tr, d: d, packed: packed + b * packedPer + j0 * d,
+                                      panels: (mb + 15) / 16, s: s, lds: kb, rowScratch: spare)
                 for i in 0..<tr {
-                    var bias: UnsafePointer<Float>? = nil
-                    if let rhp, let rwp {
-                        decomposedBias(rhp + (row0 + i) * kh, rwp + (row0 + i) * kw, kw, keys: j0..<(j0 + mb), into: brow)
-                        bias = UnsafePointer(brow)
-                    }
-                    let old = rmax[i]
-                    let sum = expRow(s + i * mb, mb, bias: bias, max: &rmax[i])
-                    if j0 == 0 {
-                        rsum[i] = sum
-                    } else {
-                        let alpha = scalarExp(old - rmax[i])
-                        rsum[i] = rsum[i] * alpha + sum
-                        if alpha != 1 { let oi = o + i * dv; for c in 0..<dv { oi[c] *= alpha } }
-                    }
+                    softmaxRow(g, s + i * kb, keys: j0..<(j0 + mb), row: row0 + i, bias: bias, brow: brow,
+                               rmax: &rmax[i], rsum: &rsum[i], o: o + i * dv)
                 }
-                Gemm.sgemm(transA: false, transB: false, m: tr, n: dv, k: mb, a: s, lda: mb,
-                           b: vp + (b * m + j0) * dv, ldb: dv, beta: j0 == 0 ? 0 : 1, c: o, ldc: dv)
+                AttentionMicro.values(p: s, ldp: kb, rows: tr, keys: mb, v: v + (b * m + j0) * dv, dv: dv,
+                                      o: o, first: j0 == 0, rowScratch: spare)
                 j0 += mb
             }
-            for i in 0..<tr {
-                let oi = o + i * dv, c = 1 / rsum[i]
-                for j in 0..<dv { oi[j] *= c }
+            normalise(o, rows: tr, dv: dv, sums: rsum)
+        }
+    }
+
+    /// The general path: both products through single-threaded sgemm per query tile.
+    static func forwardBLAS(_ g: Geometry, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                            bias: (UnsafePointer<Float>, UnsafePointer<Float>)?, out: UnsafeMutablePointer<Float>) {
+        let (n, m, d, dv) = (g.n, g.m, g.d, g.dv)
+        let rows = tileRows(n: n, m: m), kb = max(1, min(m, keyBlock))
+        let tilesPerItem = (n + rows - 1) / rows
+        let tasks = g.batch * tilesPerItem
+        let workers = max(1, min(Parallel.threads, tasks))
+        // per worker: scores [rows, kb], one bias row [kb + 16], running max and sum [rows] each
+        let per = (rows * kb + kb + 16 + 2 * rows + 15) & ~15
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: per * workers)
+        defer { scratch.deallocate() }
+        Parallel.forTasks(tasks) { task, worker in
+            let b = task / tilesPerItem, t0 = (task % tilesPerItem) * rows, tr = min(rows, n - t0)
+            let s = scratch + worker * per, brow = s + rows * kb, rmax = brow + kb + 16, rsum = rmax + rows
+            let row0 = b * n + t0   // first query row of the tile in the flattened [B·N] rows
+            let o = out + row0 * dv
+            rmax.update(repeating: -.infinity, count: tr)
+            rsum.update(repeating: 0, count: tr)
+            var j0 = 0
+            while j0 < m {
+                let mb = min(kb, m - j0)
+                Gemm.sgemm(transA: false, transB: true, m: tr, n: mb, k: d, alpha: g.scale, a: q + row0 * d, lda: d,
+                           b: k + (b * m + j0) * d, ldb: d, c: s, ldc: mb)
+                for i in 0..<tr {
+                    softmaxRow(g, s + i * mb, keys: j0..<(j0 + mb), row: row0 + i, bias: bias, brow: brow,
+                               rmax: &rmax[i], rsum: &rsum[i], o: o + i * dv)
+                }
+                Gemm.sgemm(transA: false, transB: false, m: tr, n: dv, k: mb, a: s, lda: mb,
+                           b: v + (b * m + j0) * dv, ldb: dv, beta: j0 == 0 ? 0 : 1, c: o, ldc: dv)
+                j0 += mb
             }
+            normalise(o, rows: tr, dv: dv, sums: rsum)
         }
     }
 
-    /// `out[t] = rh[j / kw] + rw[j % kw]` for the keys j in `keys` (part of one query's row of
-    /// the decomposed relative-position bias).
+    /// O[i, :] *= 1 / l_i (normalising O costs dv per row, not M).
     @inline(__always)
-    static func decomposedBias(_ rh: UnsafePointer<Float>, _ rw: UnsafePointer<Float>, _ kw: Int, keys: Range<Int>,
-                               into out: UnsafeMutablePointer<Float>) {
-        var j = keys.lowerBound, dst = out
-        while j < keys.upperBound {
-            let c0 = j % kw, len = min(kw - c0, keys.upperBound - j), h = rh[j / kw], src = rw + c0
-            for t in 0..<len { dst[t] = h + src[t] }
-            dst += len
-            j += len
+    static func normalise(_ o: UnsafeMutablePointer<Float>, rows: Int, dv: Int, sums: UnsafePointer<Float>) {
+        for i in 0..<rows {
+            let oi = o + i * dv, c = 1 / sums[i]
+            for j in 0..<dv { oi[j] *= c }
         }
-    }
-
-    @inline(__always) static func scalarExp(_ x: Float) -> Float {
-        var v = V(repeating: 0); v[0] = x
-        return VMath.exp(v)[0]
-    }
-
-    /// x ← exp(x + bias − max′) in place with max′ = max(max, x + bias) (written back); returns
-    /// Σ of the new x (this block's part of the softmax normaliser).
-    @inline(__always)
-    static func expRow(_ x: UnsafeMutablePointer<Float>, _ m: Int, bias: UnsafePointer<Float>?, max runningMax: inout Float) -> Float {
-        var i = 0
-        var mx = V(repeating: -.infinity)
-        if let bias {
-            while i + 16 <= m {
-                let t = load16(x + i) + load16(bias + i)
-                store16(t, x + i)
-                mx = VMath.maximum(mx, t)
-                i += 16
-            }
-            for j in i..<m { x[j] += bias[j] }
-        } else {
-            while i + 16 <= m { mx = VMath.maximum(mx, load16(x + i)); i += 16 }
-        }
-        var top = Swift.max(runningMax, mx.max())
-        for j in i..<m { top = Swift.max(top, x[j]) }
-        runningMax = top
-        let tv = V(repeating: top)
-        var acc = V(repeating: 0)
-        i = 0
-        while i + 16 <= m {
-            let e = VMath.exp(load16(x + i) - tv)
-            store16(e, x + i)
-            acc += e
-            i += 16
-        }
-        var sum = acc.sum()
-        if i < m {
-            var t = V(repeating: 0)
-            for j in i..<m { t[j - i] = x[j] - top }
-            let e = VMath.exp(t)
-            for j in i..<m { x[j] = e[j - i]; sum += e[j - i] }
-        }
-        return sum
     }
 
     /// Scalar reference (Double accumulation, full score rows) for parity tests.
