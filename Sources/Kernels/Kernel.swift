@@ -30,7 +30,7 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
     case conv2d(ConvGeometry)
     case conv2dBackwardInput(ConvGeometry)
     case conv2dBackwardWeight(ConvGeometry)
-    /// softmax(scale·q·kᵀ + bias)·v in query tiles; args q, k, v (, relH, relW)
+    /// softmax(scale·q·kᵀ + bias)·v in query tiles; args q, k, v (, bias | relH, relW)
     case attention(scale: Float)
     case maxPool2d(PoolGeometry)
     case maxPool2dBackward(PoolGeometry)
@@ -105,7 +105,7 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .conv2dBackwardWeight(let g): ConvKernels.backwardWeight(args[0], args[1], g, out)
         case .attention(let scale):
             AttentionKernel.forward(q: args[0], k: args[1], v: args[2], relH: args.count == 5 ? args[3] : nil,
-                                    relW: args.count == 5 ? args[4] : nil, scale: scale, out)
+                                    relW: args.count == 5 ? args[4] : nil, bias: args.count == 4 ? args[3] : nil, scale: scale, out)
         case .maxPool2d(let p): PoolKernels.maxPool(args[0], p, out)
         case .maxPool2dBackward(let p): PoolKernels.maxPoolBackward(args[0], args[1], p, out)
         case .adaptiveAvgPool2d: PoolKernels.adaptiveAvg(args[0], out)

@@ -23,6 +23,19 @@ public enum ShapeMath {
         return out
     }
 
+    /// When `part` broadcasts to `full` as "leading 1s, then `full`'s trailing dims" (so element b
+    /// of the flattened `full` uses element b mod G of `part`), that G; nil otherwise. Missing
+    /// leading dims count as 1s, and axes where `full` is 1 never matter.
+    public static func suffixBroadcastGroups(_ part: [Int], to full: [Int]) -> Int? {
+        guard part.count <= full.count else { return nil }
+        let p = [Int](repeating: 1, count: full.count - part.count) + part
+        var suffix = false
+        for i in full.indices where full[i] != 1 {
+            if p[i] == full[i] { suffix = true } else if p[i] != 1 || suffix { return nil }
+        }
+        return count(p)
+    }
+
     /// Normalises a possibly negative axis against `rank`; nil when out of range.
     public static func axis(_ a: Int, rank: Int) -> Int? {
         let x = a < 0 ? a + rank : a

@@ -28,4 +28,11 @@ final class AttentionGradTests: XCTestCase {
         }
         XCTAssertLessThan(r2.worst, 1e-2, "\(r2)")
     }
+
+    func testAttentionWithFullBias() throws {
+        // TinyViT's form: a learned bias [1, H, N, M] shared by every window
+        let q = rng.tensor([3, 2, 5, 4]), k = rng.tensor([3, 2, 6, 4]), v = rng.tensor([3, 2, 6, 3]), b = rng.tensor([1, 2, 5, 6])
+        let r = try gradCheck([q, k, v, b], h: 1e-3) { g, x in try g.attention(q: x[0], k: x[1], v: x[2], bias: x[3], scale: 0.5) }
+        XCTAssertLessThan(r.worst, 1e-2, "\(r)")
+    }
 }

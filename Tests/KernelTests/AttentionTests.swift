@@ -50,6 +50,23 @@ final class AttentionTests: XCTestCase {
         }
     }
 
+    /// A full bias [G, N, M] repeating over the batch (TinyViT's learned biases), on both the
+    /// register-blocked path (dv = 32) and the sgemm path (dv = 5), in one and several key blocks.
+    func testFullBiasMatchesScalarReference() throws {
+        let saved = AttentionKernel.keyBlock
+        defer { AttentionKernel.keyBlock = saved }
+        for keyBlock in [saved, 16] {
+            AttentionKernel.keyBlock = keyBlock
+            for (batch, biasBatch, n, m, d, dv) in [([4, 2], [1, 2], 49, 49, 32, 32), ([3, 2], [2], 9, 40, 6, 5), ([2], [2], 20, 33, 16, 16)] {
+                let q = rng.tensor(batch + [n, d], -2, 2), k = rng.tensor(batch + [m, d], -2, 2), v = rng.tensor(batch + [m, dv])
+                let b = rng.tensor(biasBatch + [n, m], -3, 3)
+                let y = try evaluate([q, k, v, b]) { g, x in try g.attention(q: x[0], k: x[1], v: x[2], bias: x[3], scale: 0.3) }
+                let ref = AttentionKernel.reference(q: q, k: k, v: v, relH: nil, relW: nil, bias: b, scale: 0.3)
+                XCTAssertLessThan(relativeL2(y.scalars, ref), 2e-6, "\(batch) bias \(biasBatch) key blocks of \(keyBlock)")
+            }
+        }
+    }
+
     func testNoKeysGivesZeros() throws {
         let y = try evaluate([rng.tensor([2, 3, 4]), Tensor(zeros: [2, 0, 4]), Tensor(zeros: [2, 0, 5])]) { g, x in
             try g.attention(q: x[0], k: x[1], v: x[2], scale: 1)
@@ -110,6 +127,28 @@ final class AttentionTests: XCTestCase {
             XCTAssertEqual(count(fp, isAttention), 1)
             XCTAssertTrue(fp.steps.contains { $0.kernel == .attention(scale: 0.3) || $0.kernel == .attention(scale: 0.5 * 0.6) })
         }
+    }
+
+    /// TinyViT's attention: scores + learned bias [1, H, N, N] gathered from a table, windows in
+    /// the batch: fused into one 4-operand attention that agrees with the unfused plan.
+    func testFullBiasAttentionIsFusedAndAgrees() throws {
+        let g = Graph()
+        let q = g.input("q", [3, 2, 9, 8]), k = g.input("k", [3, 2, 9, 8]), v = g.input("v", [3, 2, 9, 8])
+        let bias = g.input("b", [1, 2, 9, 9])
+        let s = try g.add(g.affine(g.matmul(q, k, transposeB: true), scale: 0.35), bias)
+        g.output("y", try g.matmul(g.softmax(s, axis: -1), v))
+        let bind = ["q": rng.tensor([3, 2, 9, 8]), "k": rng.tensor([3, 2, 9, 8]), "v": rng.tensor([3, 2, 9, 8]), "b": rng.tensor([1, 2, 9, 9], -2, 2)]
+        let (fused, fp) = try run(g, fuse: true, bind)
+        let (plain, _) = try run(g, fuse: false, bind)
+        XCTAssertLessThan(relativeL2(fused.scalars, plain.scalars), 1e-6)
+        XCTAssertEqual(count(fp, isAttention), 1)
+        XCTAssertEqual(count(fp, isSoftmax), 0)
+        XCTAssertTrue(fp.steps.contains { $0.kernel == .attention(scale: 0.35) && $0.args.count == 4 })
+        // a bias that does not broadcast as a suffix ([3, 1, 9, 9]: per window, not per head) is left alone
+        let h = Graph()
+        let s2 = try h.add(h.matmul(h.input("q", [3, 2, 9, 8]), h.input("k", [3, 2, 9, 8]), transposeB: true), h.input("b", [3, 1, 9, 9]))
+        h.output("y", try h.matmul(h.softmax(s2, axis: -1), h.input("v", [3, 2, 9, 8])))
+        XCTAssertTrue(try AttentionFusion.apply(h) === h)
     }
 
     /// When the probabilities are read elsewhere (an output, or a training graph's backward) the

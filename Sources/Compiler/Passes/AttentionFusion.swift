@@ -17,6 +17,10 @@ import Tensor
 ///   ⇒  attention(q, k, v[, reshape(relH-term, [… N, kh]), reshape(relW-term, [… N, kw])], scale = a·b·c)
 /// ```
 ///
+/// A full bias — `softmax(add(S, B))` with B [… N, M] whose batch dims are leading 1s then the
+/// scores' trailing batch dims (TinyViT's learned biases, [1, H, N, N]) — becomes the 4-operand
+/// form `attention(q, k, v, B, scale)`.
+///
 /// `[…]` parts are optional (affines must have shift 0); the bias adds may come in either order
 /// and operand order; Q are the query-grid axes (∏Q = N), kh·kw = M with kh, kw > 1. The
 /// rewrite fires only when every intermediate from the scores matmul to the softmax has that one
@@ -31,6 +35,8 @@ public enum AttentionFusion {
     struct Match {
         var q: Int, k: Int, v: Int
         var relH: (node: Int, shape: [Int])?, relW: (node: Int, shape: [Int])?
+        /// a full additive bias [… N, M] (TinyViT's learned biases)
+        var bias: Int?
         var scale: Float
         var absorbed: [Int]
     }
@@ -58,6 +64,8 @@ public enum AttentionFusion {
                 if let h = m.relH, let w = m.relW {
                     ops.append(try out.reshape(map[h.node]!, h.shape))
                     ops.append(try out.reshape(map[w.node]!, w.shape))
+                } else if let b = m.bias {
+                    ops.append(map[b]!)
                 }
                 map[i] = try out.add(.attention(scale: m.scale), ops)
             } else {
@@ -92,6 +100,7 @@ public enum AttentionFusion {
 
         var scores = g.nodes[p].inputs[0].id
         var relH: (node: Int, shape: [Int])? = nil, relW: (node: Int, shape: [Int])? = nil
+        var bias: Int? = nil
         // decomposed relative-position bias: reshape(add(add(reshape(S), H), W))
         if case .reshape = g.nodes[scores].op, case .binary(.add) = g.nodes[g.nodes[scores].inputs[0].id].op {
             let sum = g.nodes[scores].inputs[0].id
@@ -124,6 +133,21 @@ public enum AttentionFusion {
             guard let s, relH != nil, relW != nil, case .reshape = g.nodes[s].op, single(s) != nil else { return nil }
             scores = g.nodes[s].inputs[0].id
             guard g.nodes[scores].shape == ps else { return nil }
+        } else if case .binary(.add) = g.nodes[scores].op {
+            // full bias: add(S, B) with B [… N, M] broadcast over the batch as a suffix
+            let ins = g.nodes[scores].inputs.map(\.id)
+            func isScores(_ id: Int) -> Bool {
+                let n = g.nodes[id]
+                if case .matmul(false, true) = n.op { return n.shape == ps }
+                if case .unary(.affine(_, 0)) = n.op, case .matmul(false, true) = g.nodes[n.inputs[0].id].op { return n.shape == ps }
+                return false
+            }
+            guard let si = ins.firstIndex(where: isScores) else { return nil }
+            let b = ins[1 - si], bs = g.nodes[b].shape
+            guard bs.count <= r, Array(bs.suffix(2)) == [n, m],
+                  ShapeMath.suffixBroadcastGroups(Array(bs.dropLast(2)), to: batch) != nil, single(scores) != nil else { return nil }
+            bias = b
+            scores = ins[si]
         }
         // scores = [affine c](matmul([affine a](q), [affine b](k), transB))
         var scale: Float = 1
@@ -137,6 +161,6 @@ public enum AttentionFusion {
         let qs = g.nodes[q].shape, ks = g.nodes[k].shape
         guard qs.count == r, ks.count == r, Array(qs.dropLast(2)) == batch, Array(ks.dropLast(2)) == batch,
               g.nodes[v].shape[r - 2] == m else { return nil }
-        return Match(q: q, k: k, v: v, relH: relH, relW: relW, scale: scale * a * b, absorbed: absorbed)
+        return Match(q: q, k: k, v: v, relH: relH, relW: relW, bias: bias, scale: scale * a * b, absorbed: absorbed)
     }
 }

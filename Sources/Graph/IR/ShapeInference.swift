@@ -109,12 +109,19 @@ extension Op {
             }
             return batch + [m, n]
         case .attention:
-            try need(s.count == 3 || s.count == 5, "attention takes q, k, v and optionally relH, relW; got \(s.count) operands")
+            try need(s.count >= 3 && s.count <= 5, "attention takes q, k, v and optionally a bias or relH, relW; got \(s.count) operands")
             let r = s[0].count
-            try need(r >= 2 && s.allSatisfy { $0.count == r }, "q, k, v (and relH, relW) need the same rank ≥ 2")
+            try need(r >= 2 && s.enumerated().allSatisfy { $0.element.count == r || (s.count == 4 && $0.offset == 3 && (2...r).contains($0.element.count)) },
+                     "q, k, v (and relH, relW) need the same rank ≥ 2 (a bias at most that rank)")
             let batch = Array(s[0].dropLast(2))
-            try need(s.allSatisfy { Array($0.dropLast(2)) == batch }, "leading (batch) dimensions differ")
             let (n, d, m) = (s[0][r - 2], s[0][r - 1], s[1][r - 2])
+            if s.count == 4 {
+                try need(Array(s[3].suffix(2)) == [n, m], "the bias needs [… \(n), \(m)] (queries × keys), got \(ShapeMath.describe(s[3]))")
+                try need(ShapeMath.suffixBroadcastGroups(Array(s[3].dropLast(2)), to: batch) != nil,
+                         "bias batch dims \(ShapeMath.describe(Array(s[3].dropLast(2)))) must be leading 1s then q's trailing batch dims \(ShapeMath.describe(batch))")
+            }
+            try need(s.enumerated().allSatisfy { $0.offset == 3 && s.count == 4 || Array($0.element.dropLast(2)) == batch },
+                     "leading (batch) dimensions differ")
             try need(s[1][r - 1] == d, "q has \(d) channels, k has \(s[1][r - 1])")
             try need(s[2][r - 2] == m, "k has \(m) keys, v has \(s[2][r - 2])")
             if s.count == 5 {

@@ -19,10 +19,19 @@ extension Graph {
         return try add(.attention(scale: scale), [q, k, v] + (relH.map { [$0] } ?? []) + (relW.map { [$0] } ?? []))
     }
 
+    /// Fused attention with an additive bias on the logits, `softmax(scale·q·kᵀ + bias)·v`, as
+    /// TinyViT's learned attention biases: `bias` is [… N, M] with batch dims that broadcast to
+    /// q's as a suffix (leading 1s, then q's trailing batch dims), e.g. [1, H, N, M] for q
+    /// [windows, H, N, d].
+    public func attention(q: Value, k: Value, v: Value, bias: Value, scale: Float) throws -> Value {
+        try add(.attention(scale: scale), [q, k, v, bias])
+    }
+
     /// The attention logits `scale·q·kᵀ (+ relH[n, i] + relW[n, j])` [… N, M] built from primitives:
     /// what the fused op computes tile by tile, and what its VJP recomputes.
-    public func attentionScores(q: Value, k: Value, relH: Value?, relW: Value?, scale: Float) throws -> Value {
+    public func attentionScores(q: Value, k: Value, relH: Value?, relW: Value?, bias: Value? = nil, scale: Float) throws -> Value {
         let s = try affine(matmul(q, k, transposeB: true), scale: scale)
+        if let bias { return try add(s, bias) }
         guard let relH, let relW else { return s }
         let ss = shape(s), batchN = Array(ss.dropLast()), m = ss[ss.count - 1]
         let kh = shape(relH).last!, kw = shape(relW).last!
@@ -38,8 +47,9 @@ extension Graph {
         guard case .attention(let scale) = node.op else { fatalError("vjpAttention on \(node.op.name)") }
         let q = node.inputs[0], k = node.inputs[1], v = node.inputs[2]
         let relH = node.inputs.count == 5 ? node.inputs[3] : nil, relW = node.inputs.count == 5 ? node.inputs[4] : nil
+        let bias = node.inputs.count == 4 ? node.inputs[3] : nil
         var grads = [Value?](repeating: nil, count: node.inputs.count)
-        let p = try softmax(attentionScores(q: q, k: k, relH: relH, relW: relW, scale: scale), axis: -1)
+        let p = try softmax(attentionScores(q: q, k: k, relH: relH, relW: relW, bias: bias, scale: scale), axis: -1)
         if needs[2] { grads[2] = try matmul(p, dy, transposeA: true) }
         guard needs[0] || needs[1] || needs.dropFirst(3).contains(true) else { return grads }
         let ds = try add(.softmaxGrad(axis: -1), [p, matmul(dy, v, transposeB: true)])    // [… N, M]
@@ -48,6 +58,7 @@ extension Graph {
             if needs[0] { grads[0] = try matmul(dss, k) }
             if needs[1] { grads[1] = try matmul(dss, q, transposeA: true) }
         }
+        if let bias, needs[3] { grads[3] = try reduceTo(ds, shape(bias)) }
         if let relH, let relW {
             let r = shape(ds).count
             let grid = try reshape(ds, Array(shape(ds).dropLast()) + [shape(relH)[r - 1], shape(relW)[r - 1]])

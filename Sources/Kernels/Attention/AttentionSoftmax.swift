@@ -14,11 +14,15 @@ extension AttentionKernel {
     /// `brow` holds at least m + 16 floats.
     @inline(__always)
     static func softmaxRow(_ g: Geometry, _ srow: UnsafeMutablePointer<Float>, keys: Range<Int>, row: Int,
-                           bias: (UnsafePointer<Float>, UnsafePointer<Float>)?, brow: UnsafeMutablePointer<Float>,
+                           bias: Bias, brow: UnsafeMutablePointer<Float>,
                            rmax: inout Float, rsum: inout Float, o: UnsafeMutablePointer<Float>) {
         let m = keys.count
         var top: Float
-        if let (rh, rw) = bias {
+        switch bias {
+        case .full(let base):
+            let b = row / g.n, i = row % g.n
+            top = addBias(srow, m, base + ((b % g.groups) * g.n + i) * g.m + keys.lowerBound, max: rmax)
+        case .decomposed(let rh, let rw):
             let h = rh + row * g.kh, w = rw + row * g.kw
             if g.kw % 16 == 0 && keys.lowerBound % 16 == 0 {
                 top = addGridBias(srow, m, first: keys.lowerBound, h, w, kw: g.kw, max: rmax)
@@ -37,7 +41,7 @@ extension AttentionKernel {
                 decomposedBias(h, w, g.kw, keys: keys, into: brow)
                 top = addBias(srow, m, UnsafePointer(brow), max: rmax)
             }
-        } else {
+        case .none:
             top = rowMax(srow, m, max: rmax)
         }
         let old = rmax

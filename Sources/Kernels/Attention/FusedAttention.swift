@@ -39,7 +39,10 @@ public enum AttentionKernel {
         max(1, min(n, max(minRows, tileBudget / max(min(m, keyBlock), 1))))
     }
 
-    public static func forward(q: Tensor, k: Tensor, v: Tensor, relH: Tensor?, relW: Tensor?, scale: Float, _ out: Tensor) {
+    /// `bias` (exclusive with relH/relW): an additive logit bias [G, N, M] (flattened) where
+    /// batch item b uses bias item b mod G (`ShapeMath.suffixBroadcastGroups`).
+    public static func forward(q: Tensor, k: Tensor, v: Tensor, relH: Tensor?, relW: Tensor?, bias full: Tensor? = nil,
+                               scale: Float, _ out: Tensor) {
         let r = q.rank
         let n = q.shape[r - 2], d = q.shape[r - 1], m = k.shape[r - 2], dv = v.shape[r - 1]
         let batch = ShapeMath.count(Array(q.shape.dropLast(2)))
@@ -49,8 +52,12 @@ public enum AttentionKernel {
             return
         }
         let geometry = Geometry(batch: batch, n: n, m: m, d: d, dv: dv,
-                                kh: relH.map { $0.shape[r - 1] } ?? 0, kw: relW.map { $0.shape[r - 1] } ?? 0, scale: scale)
-        let bias = relH.flatMap { h in relW.map { (UnsafePointer(h.ptr), UnsafePointer($0.ptr)) } }
+                                kh: relH.map { $0.shape[r - 1] } ?? 0, kw: relW.map { $0.shape[r - 1] } ?? 0, scale: scale,
+                                groups: full.map { $0.count / max(n * m, 1) } ?? 0)
+        let bias: Bias
+        if let h = relH, let w = relW { bias = .decomposed(UnsafePointer(h.ptr), UnsafePointer(w.ptr)) }
+        else if let full { bias = .full(UnsafePointer(full.ptr)) }
+        else { bias = .none }
         if dv % AttentionMicro.panel == 0 && d > 0 {
             forwardMicro(geometry, q: q.ptr, k: k.ptr, v: v.ptr, bias: bias, out: out.ptr)
         } else {
@@ -62,12 +69,23 @@ public enum AttentionKernel {
     struct Geometry {
         let batch, n, m, d, dv, kh, kw: Int
         let scale: Float
+        /// bias items of a full bias (batch item b uses b mod groups)
+        let groups: Int
+    }
+
+    /// The additive logit bias of one call.
+    enum Bias {
+        case none
+        /// SAM's relative position: relH [B·N, kh], relW [B·N, kw]
+        case decomposed(UnsafePointer<Float>, UnsafePointer<Float>)
+        /// [G, N, M]
+        case full(UnsafePointer<Float>)
     }
 
     /// The microkernel path (dv a multiple of 16): k packed once per batch item, both products in
     /// registers (`AttentionMicro`).
     static func forwardMicro(_ g: Geometry, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                             bias: (UnsafePointer<Float>, UnsafePointer<Float>)?, out: UnsafeMutablePointer<Float>) {
+                             bias: Bias, out: UnsafeMutablePointer<Float>) {
         let (n, m, d, dv) = (g.n, g.m, g.d, g.dv)
         let packedPer = AttentionMicro.packedCount(m: m, d: d)
         let packed = UnsafeMutablePointer<Float>.allocate(capacity: packedPer * g.batch)
@@ -111,7 +129,7 @@ public enum AttentionKernel {
 
     /// The general path: both products through single-threaded sgemm per query tile.
     static func forwardBLAS(_ g: Geometry, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                            bias: (UnsafePointer<Float>, UnsafePointer<Float>)?, out: UnsafeMutablePointer<Float>) {
+                            bias: Bias, out: UnsafeMutablePointer<Float>) {
         let (n, m, d, dv) = (g.n, g.m, g.d, g.dv)
         let rows = tileRows(n: n, m: m), kb = max(1, min(m, keyBlock))
         let tilesPerItem = (n + rows - 1) / rows
@@ -155,13 +173,15 @@ public enum AttentionKernel {
     }
 
     /// Scalar reference (Double accumulation, full score rows) for parity tests.
-    public static func reference(q: Tensor, k: Tensor, v: Tensor, relH: Tensor?, relW: Tensor?, scale: Float) -> [Float] {
+    public static func reference(q: Tensor, k: Tensor, v: Tensor, relH: Tensor?, relW: Tensor?, bias: Tensor? = nil,
+                                 scale: Float) -> [Float] {
         let r = q.rank
         let n = q.shape[r - 2], d = q.shape[r - 1], m = k.shape[r - 2], dv = v.shape[r - 1]
         let batch = ShapeMath.count(Array(q.shape.dropLast(2)))
         let kh = relH.map { $0.shape[r - 1] } ?? 0, kw = relW.map { $0.shape[r - 1] } ?? 0
         let qf = q.scalars, kf = k.scalars, vf = v.scalars
-        let rh = relH?.scalars ?? [], rw = relW?.scalars ?? []
+        let rh = relH?.scalars ?? [], rw = relW?.scalars ?? [], bf = bias?.scalars ?? []
+        let groups = max(bf.count / max(n * m, 1), 1)
         var out = [Float](repeating: 0, count: batch * n * dv)
         var srow = [Double](repeating: 0, count: m)
         for b in 0..<batch {
@@ -171,6 +191,7 @@ public enum AttentionKernel {
                     for c in 0..<d { dot += Double(qf[(b * n + i) * d + c]) * Double(kf[(b * m + j) * d + c]) }
                     srow[j] = Double(scale) * dot
                     if kh > 0 { srow[j] += Double(rh[(b * n + i) * kh + j / kw]) + Double(rw[(b * n + i) * kw + j % kw]) }
+                    if !bf.isEmpty { srow[j] += Double(bf[((b % groups) * n + i) * m + j]) }
                 }
                 let top = srow.max() ?? 0
                 var sum = 0.0
