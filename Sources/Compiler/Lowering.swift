@@ -12,10 +12,24 @@ import Tensor
 /// 3. Each remaining op maps to exactly one kernel, except fusion groups: sums that contain a
 ///    matmul (`GemmAccumulateGroups`), then chains of elementwise ops (`FusionGroups`).
 /// 4. Liveness: each slot is released after the last step that reads it.
+/// 5. Memory planning (`MemoryPlanner`): arena offsets.
+///
+/// Plans are cached by the graph's structural hash (ops, attributes, shapes, wiring, outputs)
+/// and the fuse flag (`PlanCache`), so rebuilding the same model — a new session per epoch or
+/// per evaluated domain — compiles once per process.
 public enum Compiler {
     /// Lowers `g`; with `fuse` (the default) chains of elementwise ops become single kernels.
     public static func compile(_ g0: Graph, fuse: Bool = true) throws -> Plan {
         try g0.verify()
+        let key = PlanCache.Key(hash: g0.structuralHash, nodes: g0.nodes.count, fuse: fuse)
+        if dumpDirectory == nil, let plan = PlanCache.shared.plan(for: key) { return plan }   // dumps need the passes to run
+        let plan = try lower(g0, fuse: fuse)
+        PlanCache.shared.insert(plan, for: key)
+        return plan
+    }
+
+    /// Compiles without consulting the plan cache.
+    static func lower(_ g0: Graph, fuse: Bool) throws -> Plan {
         let g = fuse ? try runPasses(g0) : g0
         var live = [Bool](repeating: false, count: g.nodes.count)
         for (_, v) in g.outputs { live[v.id] = true }
