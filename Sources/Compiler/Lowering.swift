@@ -6,7 +6,8 @@ import Tensor
 
 /// Lowering: Graph → Plan.
 ///
-/// 0. With `fuse`, the Graph → Graph passes of `graphPasses` run first (attention fusion).
+/// 0. With `fuse`, the Graph → Graph passes of `graphPasses` run first: canonicalisation,
+///    constant folding, common-subexpression elimination, attention fusion.
 /// 1. Dead-code elimination: keep only nodes the outputs depend on.
 /// 2. One slot per kept node; inputs and parameters become named bindings, constants `fill` steps.
 /// 3. Each remaining op maps to exactly one kernel, except fusion groups: sums that contain a
@@ -74,6 +75,9 @@ public enum Compiler {
 
     /// Graph → Graph rewrites run before lowering when fusing, in this order.
     static let graphPasses: [(name: String, run: (Graph) throws -> Graph)] = [
+        (Canonicalize.name, Canonicalize.apply),
+        (ConstantFolding.name, ConstantFolding.apply),
+        (CommonSubexpressions.name, CommonSubexpressions.apply),
         (AttentionFusion.name, AttentionFusion.apply),
     ]
 

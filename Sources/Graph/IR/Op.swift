@@ -59,7 +59,8 @@ public enum Op: Hashable, Sendable {
     /// (q, k, v) or (q, k, v, relH, relW) → softmax(scale·q·kᵀ + bias)·v over the last two axes
     /// (equal leading batch dims): q [… N, d], k [… M, d], v [… M, dv], relH [… N, kh],
     /// relW [… N, kw] with kh·kw = M and bias[n, i·kw + j] = relH[n, i] + relW[n, j] (SAM's
-    /// decomposed relative positions); result [… N, dv]
+    /// decomposed relative positions); or (q, k, v, bias) with a full logit bias [… N, M] whose
+    /// batch dims broadcast as a suffix of q's (TinyViT); result [… N, dv]
     case attention(scale: Float)
 
     // window
