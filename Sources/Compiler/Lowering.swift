@@ -10,8 +10,9 @@ import Tensor
 ///    constant folding, common-subexpression elimination, attention fusion.
 /// 1. Dead-code elimination: keep only nodes the outputs depend on.
 /// 2. One slot per kept node; inputs and parameters become named bindings, constants `fill` steps.
-/// 3. Each remaining op maps to exactly one kernel, except fusion groups: sums that contain a
-///    matmul (`GemmAccumulateGroups`), then chains of elementwise ops (`FusionGroups`).
+/// 3. Each remaining op maps to exactly one kernel, except fusion groups: layer norms
+///    (`LayerNormGroups`), sums that contain a matmul (`GemmAccumulateGroups`), then chains of
+///    elementwise ops (`FusionGroups`).
 /// 4. Liveness: each slot is released after the last step that reads it.
 /// 5. Memory planning (`MemoryPlanner`): arena offsets.
 ///
@@ -38,13 +39,14 @@ public enum Compiler {
             for v in g.nodes[i].inputs { live[v.id] = true }
         }
         let isOutput = Set(g.outputs.map(\.value.id))
-        let gemms = fuse ? GemmAccumulateGroups(g, live: live, isOutput: isOutput) : GemmAccumulateGroups()
-        let groups = fuse ? FusionGroups(g, live: live, isOutput: isOutput, taken: gemms.taken) : FusionGroups()
+        let norms = fuse ? LayerNormGroups(g, live: live, isOutput: isOutput) : LayerNormGroups()
+        let gemms = fuse ? GemmAccumulateGroups(g, live: live, isOutput: isOutput, taken: norms.taken) : GemmAccumulateGroups()
+        let groups = fuse ? FusionGroups(g, live: live, isOutput: isOutput, taken: gemms.taken.union(norms.taken)) : FusionGroups()
         var slotOf = [Int](repeating: -1, count: g.nodes.count)
         var shapes: [[Int]] = []
         var bindings: [(String, Int)] = []
         var steps: [Plan.Step] = []
-        for (i, n) in g.nodes.enumerated() where live[i] && !groups.absorbed.contains(i) && !gemms.absorbed.contains(i) {
+        for (i, n) in g.nodes.enumerated() where live[i] && !groups.absorbed.contains(i) && !gemms.absorbed.contains(i) && !norms.absorbed.contains(i) {
             slotOf[i] = shapes.count
             shapes.append(n.shape)
             let origin = "%\(i) \(n.op.name)\(n.label.map { " " + $0 } ?? "")"
@@ -52,7 +54,11 @@ public enum Compiler {
             case .input(let name, _), .parameter(let name, _):
                 bindings.append((name, slotOf[i]))
             default:
-                if let (mm, addend, operands) = gemms.roots[i], case .matmul(let ta, let tb) = g.nodes[mm].op {
+                if let m = norms.roots[i] {
+                    let args = [m.x] + (m.weight.map { [$0] } ?? []) + (m.bias.map { [$0] } ?? [])
+                    steps.append(Plan.Step(kernel: .layerNorm(axis: m.axis, eps: m.eps, weight: m.weight != nil, bias: m.bias != nil),
+                                           args: args.map { slotOf[$0] }, out: slotOf[i], origin: origin))
+                } else if let (mm, addend, operands) = gemms.roots[i], case .matmul(let ta, let tb) = g.nodes[mm].op {
                     let ab = g.nodes[mm].inputs.map { slotOf[$0.id] }
                     steps.append(Plan.Step(kernel: .matmulAccumulate(transposeA: ta, transposeB: tb, addend: addend),
                                            args: ab + operands.map { slotOf[$0] }, out: slotOf[i], origin: origin))

@@ -40,6 +40,8 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
     case resizeBackward(ResizeSpec)
     /// a chain of elementwise ops evaluated in one pass
     case fused(FusedProgram)
+    /// layer norm along `axis`: args x (, weight) (, bias) as the flags say
+    case layerNorm(axis: Int, eps: Float, weight: Bool, bias: Bool)
 
     public var description: String {
         switch self {
@@ -74,6 +76,7 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .resize: return "resize"
         case .resizeBackward: return "resize_backward"
         case .fused(let p): return "fused[\(p)]"
+        case .layerNorm(let a, let eps, _, _): return "layer_norm(axis \(a), eps \(eps))"
         }
     }
 
@@ -103,6 +106,8 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .conv2d(let g): ConvKernels.forward(args[0], args[1], g, out)
         case .conv2dBackwardInput(let g): ConvKernels.backwardInput(args[0], args[1], g, out)
         case .conv2dBackwardWeight(let g): ConvKernels.backwardWeight(args[0], args[1], g, out)
+        case .layerNorm(let axis, let eps, let w, let b):
+            LayerNormKernel.apply(axis: axis, eps: eps, args[0], weight: w ? args[1] : nil, bias: b ? args[w ? 2 : 1] : nil, out)
         case .attention(let scale):
             AttentionKernel.forward(q: args[0], k: args[1], v: args[2], relH: args.count == 5 ? args[3] : nil,
                                     relW: args.count == 5 ? args[4] : nil, bias: args.count == 4 ? args[3] : nil, scale: scale, out)

@@ -33,13 +33,16 @@ struct GemmAccumulateGroups {
 
     init() {}
 
-    init(_ g: Graph, live: [Bool], isOutput: Set<Int>) {
+    /// `taken`: nodes another fusion already owns.
+    init(_ g: Graph, live: [Bool], isOutput: Set<Int>, taken: Set<Int> = []) {
         var consumers = [Int](repeating: 0, count: g.nodes.count)
         for (i, n) in g.nodes.enumerated() where live[i] { for v in n.inputs { consumers[v.id] += 1 } }
         func isAdd(_ id: Int) -> Bool { if case .binary(.add) = g.nodes[id].op { return true }; return false }
-        for i in stride(from: g.nodes.count - 1, through: 0, by: -1) where live[i] && !absorbed.contains(i) && isAdd(i) {
+        for i in stride(from: g.nodes.count - 1, through: 0, by: -1) where live[i] && !absorbed.contains(i) && !taken.contains(i) && isAdd(i) {
             let shape = g.nodes[i].shape
-            func private_(_ id: Int) -> Bool { g.nodes[id].shape == shape && consumers[id] == 1 && !isOutput.contains(id) }
+            func private_(_ id: Int) -> Bool {
+                g.nodes[id].shape == shape && consumers[id] == 1 && !isOutput.contains(id) && !taken.contains(id)
+            }
             var leaves: [Int] = [], inner: [Int] = [], stack = g.nodes[i].inputs.map(\.id)
             while let t = stack.popLast() {
                 if isAdd(t), private_(t), !absorbed.contains(t) {
