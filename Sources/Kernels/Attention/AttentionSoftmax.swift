@@ -6,9 +6,9 @@ import Foundation
 /// P = exp(scores − m′) in place, l = α·l + Σ P and O *= α with α = exp(m − m′).
 ///
 /// Cost model: each score costs 2·(d + dv) FLOPs in the two products (256 for SAM's heads, about
-/// 8 cycles of FMA throughput) against one exp, so the exp must stay near 1 cycle: it is a
-/// Cody–Waite reduction plus a degree-6 polynomial in FMAs, with only the lower clamp (every
-/// argument is ≤ 0 here). When the bias grid's rows are whole vectors (kw a multiple of 16, as in
+/// 8 cycles of FMA throughput) against one exp, so the exp must stay near 1 cycle: scores are
+/// kept in base 2 (log2 e folded into the scale and the bias), and 2ˣ is one exact reduction plus
+/// a degree-7 polynomial in FMAs, with only the lower clamp (every argument is ≤ 0 here). When the bias grid's rows are whole vectors (kw a multiple of 16, as in
 /// global attention) the bias is added on the fly, with no bias row built first.
 extension AttentionKernel {
     /// `brow` holds at least m + 16 floats.
@@ -46,11 +46,11 @@ extension AttentionKernel {
         }
         let old = rmax
         rmax = top
-        let sum = expShifted(srow, m, by: top)
+        let sum = exp2Shifted(srow, m, by: top)
         if keys.lowerBound == 0 {
             rsum = sum
         } else {
-            let alpha = scalarExp(old - top)
+            let alpha = scalarExp2(old - top)
             rsum = rsum * alpha + sum
             if alpha != 1 { for c in 0..<g.dv { o[c] *= alpha } }
         }
@@ -70,7 +70,7 @@ extension AttentionKernel {
         }
     }
 
-    /// x[t] += rh[(first + t) / kw] + rw[(first + t) % kw] for kw and first multiples of 16;
+    /// x[t] += log2(e)·(rh[(first + t) / kw] + rw[(first + t) % kw]) for kw and first multiples of 16;
     /// returns max(max, x).
     @inline(__always)
     static func addGridBias(_ x: UnsafeMutablePointer<Float>, _ m: Int, first: Int, _ rh: UnsafePointer<Float>,
@@ -78,7 +78,7 @@ extension AttentionKernel {
         var mx = V(repeating: -.infinity)
         var t = 0, row = first / kw, col = first % kw
         while t + 16 <= m {
-            let y = load16(x + t) + (V(repeating: rh[row]) + load16(rw + col))
+            let y = load16(x + t).addingProduct(V(repeating: rh[row]) + load16(rw + col), V(repeating: log2e))
             store16(y, x + t)
             mx = VMath.maximum(mx, y)
             t += 16; col += 16
@@ -86,26 +86,26 @@ extension AttentionKernel {
         }
         var best = Swift.max(top, mx.max())
         while t < m {
-            x[t] += rh[row] + rw[col]
+            x[t] += (rh[row] + rw[col]) * log2e
             best = Swift.max(best, x[t])
             t += 1; col += 1
         }
         return best
     }
 
-    /// x += bias; returns max(max, x).
+    /// x += log2(e)·bias; returns max(max, x).
     @inline(__always)
     static func addBias(_ x: UnsafeMutablePointer<Float>, _ m: Int, _ bias: UnsafePointer<Float>, max top: Float) -> Float {
         var mx = V(repeating: -.infinity)
         var i = 0
         while i + 16 <= m {
-            let y = load16(x + i) + load16(bias + i)
+            let y = load16(x + i).addingProduct(load16(bias + i), V(repeating: log2e))
             store16(y, x + i)
             mx = VMath.maximum(mx, y)
             i += 16
         }
         var best = Swift.max(top, mx.max())
-        for j in i..<m { x[j] += bias[j]; best = Swift.max(best, x[j]) }
+        for j in i..<m { x[j] += bias[j] * log2e; best = Swift.max(best, x[j]) }
         return best
     }
 
@@ -120,14 +120,19 @@ extension AttentionKernel {
         return best
     }
 
-    /// x ← exp(x − shift) in place (every x ≤ shift); returns Σ of the new x.
+    /// log2(e): scores enter in base-2 units (the scale is folded into the packed keys or the
+    /// sgemm alpha, the bias into its add), so the softmax needs 2ˣ, whose range reduction is one
+    /// exact subtraction.
+    static let log2e: Float = 1.442_695_04
+
+    /// x ← 2^(x − shift) in place (every x ≤ shift); returns Σ of the new x.
     @inline(__always)
-    static func expShifted(_ x: UnsafeMutablePointer<Float>, _ m: Int, by shift: Float) -> Float {
+    static func exp2Shifted(_ x: UnsafeMutablePointer<Float>, _ m: Int, by shift: Float) -> Float {
         let sv = V(repeating: shift)
         var acc = V(repeating: 0)
         var i = 0
         while i + 16 <= m {
-            let e = expNonPositive(load16(x + i) - sv)
+            let e = exp2NonPositive(load16(x + i) - sv)
             store16(e, x + i)
             acc += e
             i += 16
@@ -136,33 +141,34 @@ extension AttentionKernel {
         if i < m {
             var t = V(repeating: -.infinity)
             for j in i..<m { t[j - i] = x[j] - shift }
-            let e = expNonPositive(t)
+            let e = exp2NonPositive(t)
             for j in i..<m { x[j] = e[j - i]; sum += e[j - i] }
         }
         return sum
     }
 
-    @inline(__always) static func scalarExp(_ x: Float) -> Float {
-        var v = V(repeating: 0); v[0] = x
-        return VMath.exp(v)[0]
+    @inline(__always) static func scalarExp2(_ x: Float) -> Float {
+        var v = V(repeating: -.infinity); v[0] = x
+        return exp2NonPositive(v)[0]
     }
 
-    /// eˣ for x ≤ 0: VMath.exp's reduction and polynomial, in FMAs and without the upper clamp
-    /// (arguments below −87.3 give e^−87.3 ≈ 1e-38). Relative error ≈ 2 ulp.
+    /// 2ˣ for x ≤ 0: n = round(x), f = x − n ∈ [−½, ½] exactly, 2ᶠ by VMath.exp's degree-7
+    /// polynomial rewritten in f (coefficients cₖ·ln2ᵏ), 2ⁿ in the exponent bits. Arguments
+    /// below −126 give 2^−126. Relative error ≈ 2 ulp; 15 vector ops.
     @inline(__always)
-    static func expNonPositive(_ x0: V) -> V {
-        let x = VMath.maximum(x0, V(repeating: -87.3))
+    static func exp2NonPositive(_ x0: V) -> V {
+        let x = VMath.maximum(x0, V(repeating: -126))
         let magic = V(repeating: 12_582_912)
-        let t = magic.addingProduct(x, V(repeating: 1.442_695_04))   // n + magic: round(x·log2 e)
-        let n = t - magic
-        let r = x.addingProduct(n, V(repeating: -0.693_359_375)).addingProduct(n, V(repeating: 2.121_944_4e-4))
-        var p = V(repeating: 1.987_569_15e-4)
-        p = V(repeating: 1.398_199_95e-3).addingProduct(p, r)
-        p = V(repeating: 8.333_451_9e-3).addingProduct(p, r)
-        p = V(repeating: 4.166_579_6e-2).addingProduct(p, r)
-        p = V(repeating: 1.666_666_55e-1).addingProduct(p, r)
-        p = V(repeating: 5.000_000_1e-1).addingProduct(p, r)
-        p = r.addingProduct(p, r * r) + 1
+        let t = x + magic                               // n + magic: round(x) in the low mantissa bits
+        let f = x - (t - magic)
+        var p = V(repeating: 1.527_919_5e-5)
+        p = V(repeating: 1.550_679_5e-4).addingProduct(p, f)
+        p = V(repeating: 1.333_374_8e-3).addingProduct(p, f)
+        p = V(repeating: 9.617_928_1e-3).addingProduct(p, f)
+        p = V(repeating: 5.550_410_5e-2).addingProduct(p, f)
+        p = V(repeating: 2.402_265_1e-1).addingProduct(p, f)
+        p = V(repeating: 6.931_471_8e-1).addingProduct(p, f)
+        p = V(repeating: 1).addingProduct(p, f)
         let e = (VMath.bits(t) &- VMath.bits(magic) &+ 127) &<< 23
         return p * VMath.fromBits(e)
     }

@@ -91,7 +91,7 @@ public enum AttentionKernel {
         let packed = UnsafeMutablePointer<Float>.allocate(capacity: packedPer * g.batch)
         defer { packed.deallocate() }
         Parallel.forTasks(g.batch) { b, _ in
-            AttentionMicro.packKeys(k + b * m * d, m: m, d: d, scale: g.scale, into: packed + b * packedPer)
+            AttentionMicro.packKeys(k + b * m * d, m: m, d: d, scale: g.scale * log2e, into: packed + b * packedPer)
         }
         let rows = tileRows(n: n, m: m)
         let kb = min((max(keyBlock, 1) + 15) / 16 * 16, (m + 15) / 16 * 16)    // whole panels
@@ -149,7 +149,7 @@ public enum AttentionKernel {
             var j0 = 0
             while j0 < m {
                 let mb = min(kb, m - j0)
-                Gemm.sgemm(transA: false, transB: true, m: tr, n: mb, k: d, alpha: g.scale, a: q + row0 * d, lda: d,
+                Gemm.sgemm(transA: false, transB: true, m: tr, n: mb, k: d, alpha: g.scale * log2e, a: q + row0 * d, lda: d,
                            b: k + (b * m + j0) * d, ldb: d, c: s, ldc: mb)
                 for i in 0..<tr {
                     softmaxRow(g, s + i * mb, keys: j0..<(j0 + mb), row: row0 + i, bias: bias, brow: brow,
