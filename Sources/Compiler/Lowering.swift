@@ -14,7 +14,8 @@ import Tensor
 ///    (`LayerNormGroups`), sums that contain a matmul (`GemmAccumulateGroups`), then chains of
 ///    elementwise ops (`FusionGroups`).
 /// 4. Liveness: each slot is released after the last step that reads it.
-/// 5. Memory planning (`MemoryPlanner`): arena offsets.
+/// 5. With `fuse`, a low-peak topological order (`Scheduler`), kept when it lowers the peak.
+/// 6. Memory planning (`MemoryPlanner`): arena offsets.
 ///
 /// Plans are cached by the graph's structural hash (ops, attributes, shapes, wiring, outputs)
 /// and the fuse flag (`PlanCache`), so rebuilding the same model — a new session per epoch or
@@ -70,12 +71,23 @@ public enum Compiler {
                 }
             }
         }
-        var lastUse = [Int](repeating: -1, count: shapes.count)
-        for (k, s) in steps.enumerated() { for a in s.args { lastUse[a] = k } }
-        for (slot, k) in lastUse.enumerated() where k >= 0 { steps[k].release.append(slot) }
-        var plan = Plan(slotShapes: shapes, bindings: bindings,
-                        outputs: g.outputs.map { ($0.name, slotOf[$0.value.id]) }, steps: steps)
+        let outputs = g.outputs.map { ($0.name, slotOf[$0.value.id]) }
+        var plan = withReleases(Plan(slotShapes: shapes, bindings: bindings, outputs: outputs, steps: steps))
+        if fuse {
+            let scheduled = withReleases(Plan(slotShapes: shapes, bindings: bindings, outputs: outputs,
+                                              steps: Scheduler.lowPeakOrder(plan)))
+            if scheduled.memory.peak < plan.memory.peak { plan = scheduled }
+        }
         MemoryPlanner.plan(&plan)
+        return plan
+    }
+
+    /// Fills each step's `release` list: the slots it reads for the last time.
+    static func withReleases(_ p: Plan) -> Plan {
+        var plan = p
+        var lastUse = [Int](repeating: -1, count: plan.slotShapes.count)
+        for k in plan.steps.indices { plan.steps[k].release = []; for a in plan.steps[k].args { lastUse[a] = k } }
+        for (slot, k) in lastUse.enumerated() where k >= 0 { plan.steps[k].release.append(slot) }
         return plan
     }
 

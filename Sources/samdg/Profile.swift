@@ -21,6 +21,7 @@ struct Profile: ParsableCommand {
     @Option(help: "Rows to print") var top = 25
     @Option(help: "Worker threads") var threads = 2
     @Flag(help: "Print JSON") var json = false
+    @Flag(help: "Also print the compiled plan, one step per line (kernel, operand and result slots, shape, origin)") var plan = false
 
     func run() throws {
         Parallel.configure(threads: threads)
@@ -32,6 +33,7 @@ struct Profile: ParsableCommand {
         for _ in 0..<repeats { try w.step() }
         let wall = Date().timeIntervalSince(t0) / Double(repeats)
         let plan = ex.plan
+        if self.plan { print(plan.description) }
         struct Row { var kernel: String; var calls = 0; var time = 0.0; var flops = 0.0; var bytes = 0.0 }
         var rows: [String: Row] = [:]
         for (i, s) in plan.steps.enumerated() {
