@@ -27,6 +27,9 @@ public struct Plan: Sendable, CustomStringConvertible {
     /// views, bindings); filled by the compiler's memory planner.
     public var arenaOffsets: [Int?] = []
     public var arenaBytes = 0
+    /// slot → the operand slot whose buffer it overwrites in place (elementwise steps whose
+    /// operand dies there); filled by the memory planner.
+    public var inPlace: [Int: Int] = [:]
 
     public init(slotShapes: [[Int]], bindings: [(name: String, slot: Int)], outputs: [(name: String, slot: Int)], steps: [Step]) {
         self.slotShapes = slotShapes; self.bindings = bindings; self.outputs = outputs; self.steps = steps
