@@ -152,7 +152,36 @@ enum AttentionMicro {
         store16(a50, o5); store16(a51, o5 + 16); store16(a52, o5 + 32); store16(a53, o5 + 48)
     }
 
-    /// As `values6x64` for 16 columns (the remainder when dv is not a multiple of 64).
+    /// As `values6x64` for 32 columns (TinyViT's and the mask decoder's head size).
+    @inline(__always)
+    static func values6x32(_ p: UnsafePointer<UnsafePointer<Float>>, keys: Int, _ v: UnsafePointer<Float>, ldv: Int,
+                           _ o: UnsafePointer<UnsafeMutablePointer<Float>>, first: Bool) {
+        let p0 = p[0], p1 = p[1], p2 = p[2], p3 = p[3], p4 = p[4], p5 = p[5]
+        let o0 = o[0], o1 = o[1], o2 = o[2], o3 = o[3], o4 = o[4], o5 = o[5]
+        var a00 = V(), a01 = V(), a10 = V(), a11 = V(), a20 = V(), a21 = V()
+        var a30 = V(), a31 = V(), a40 = V(), a41 = V(), a50 = V(), a51 = V()
+        if !first {
+            a00 = load16(o0); a01 = load16(o0 + 16); a10 = load16(o1); a11 = load16(o1 + 16)
+            a20 = load16(o2); a21 = load16(o2 + 16); a30 = load16(o3); a31 = load16(o3 + 16)
+            a40 = load16(o4); a41 = load16(o4 + 16); a50 = load16(o5); a51 = load16(o5 + 16)
+        }
+        var vr = v
+        for j in 0..<keys {
+            let b0 = load16(vr), b1 = load16(vr + 16)
+            var x = V(repeating: p0[j]); a00 = fma(a00, x, b0); a01 = fma(a01, x, b1)
+            x = V(repeating: p1[j]); a10 = fma(a10, x, b0); a11 = fma(a11, x, b1)
+            x = V(repeating: p2[j]); a20 = fma(a20, x, b0); a21 = fma(a21, x, b1)
+            x = V(repeating: p3[j]); a30 = fma(a30, x, b0); a31 = fma(a31, x, b1)
+            x = V(repeating: p4[j]); a40 = fma(a40, x, b0); a41 = fma(a41, x, b1)
+            x = V(repeating: p5[j]); a50 = fma(a50, x, b0); a51 = fma(a51, x, b1)
+            vr += ldv
+        }
+        store16(a00, o0); store16(a01, o0 + 16); store16(a10, o1); store16(a11, o1 + 16)
+        store16(a20, o2); store16(a21, o2 + 16); store16(a30, o3); store16(a31, o3 + 16)
+        store16(a40, o4); store16(a41, o4 + 16); store16(a50, o5); store16(a51, o5 + 16)
+    }
+
+    /// As `values6x64` for 16 columns (the remainder when dv is not a multiple of 32).
     @inline(__always)
     static func values6x16(_ p: UnsafePointer<UnsafePointer<Float>>, keys: Int, _ v: UnsafePointer<Float>, ldv: Int,
                            _ o: UnsafePointer<UnsafeMutablePointer<Float>>, first: Bool) {
@@ -189,6 +218,9 @@ enum AttentionMicro {
                         if col + 64 <= dv {
                             values6x64(pb, keys: keys, v + col, ldv: dv, ob, first: first)
                             col += 64
+                        } else if col + 32 <= dv {
+                            values6x32(pb, keys: keys, v + col, ldv: dv, ob, first: first)
+                            col += 32
                         } else {
                             values6x16(pb, keys: keys, v + col, ldv: dv, ob, first: first)
                             col += 16
