@@ -11,7 +11,8 @@ import Tensor
 /// 2. One slot per kept node; inputs and parameters become named bindings, constants `fill` steps.
 /// 3. Each remaining op maps to exactly one kernel, except fusion groups: sums that contain a
 ///    matmul (`GemmAccumulateGroups`), then chains of elementwise ops (`FusionGroups`).
-/// 4. Liveness: each slot is released after the last step that reads it.
+/// 4. Liveness again, over what the steps read (fusion can leave a node unread: a broadcast its
+///    fused consumers read through); each slot is released after the last step that reads it.
 public enum Compiler {
     /// Lowers `g`; with `fuse` (the default) chains of elementwise ops become single kernels.
     public static func compile(_ g0: Graph, fuse: Bool = true) throws -> Plan {
@@ -25,6 +26,20 @@ public enum Compiler {
         let isOutput = Set(g.outputs.map(\.value.id))
         let gemms = fuse ? GemmAccumulateGroups(g, live: live, isOutput: isOutput) : GemmAccumulateGroups()
         let groups = fuse ? FusionGroups(g, live: live, isOutput: isOutput, taken: gemms.taken) : FusionGroups()
+        // Second liveness pass, over what the steps will read: a broadcast that every fused
+        // consumer reads through is no longer needed.
+        if fuse {
+            var needed = [Bool](repeating: false, count: g.nodes.count)
+            for (_, v) in g.outputs { needed[v.id] = true }
+            for i in stride(from: g.nodes.count - 1, through: 0, by: -1) where needed[i] && live[i] {
+                let reads: [Int]
+                if let (mm, _, operands) = gemms.roots[i] { reads = g.nodes[mm].inputs.map(\.id) + operands }
+                else if let (_, operands) = groups.programs[i] { reads = operands }
+                else { reads = g.nodes[i].inputs.map(\.id) }
+                for r in reads { needed[r] = true }
+            }
+            for i in live.indices where live[i] && !needed[i] { live[i] = false }
+        }
         var slotOf = [Int](repeating: -1, count: g.nodes.count)
         var shapes: [[Int]] = []
         var bindings: [(String, Int)] = []

@@ -58,4 +58,24 @@ final class FusionTests: XCTestCase {
         let (plain, _) = try run(g, fuse: false, ["x": x, "w": w])
         XCTAssertLessThan(relativeL2(fused.scalars, plain.scalars), 1e-5)
     }
+
+    /// Fused groups read broadcast operands through (no broadcast step), a lone op included; a
+    /// broadcast that also feeds a non-elementwise consumer stays materialised.
+    func testBroadcastsAreReadThrough() throws {
+        let g = Graph()
+        let x = g.input("x", [3, 5, 40]), r = g.input("r", [1, 5, 1]), s = g.input("s", [40]), w = g.input("w", [40, 6])
+        let rb = try g.broadcast(r, [3, 5, 40]), sb = try g.broadcast(s, [3, 5, 40])
+        let lone = try g.mul(x, rb)                                 // one op reading through
+        let chain = try g.add(g.exp(g.mul(x, sb)), lone)            // a chain reading through
+        let mm = try g.matmul(sb, w)                                // keeps sb alive
+        g.output("y", try g.add(g.sum(chain, axes: [2]), g.sum(mm, axes: [2])))
+        g.output("lone", lone)
+        let bind = ["x": rng.tensor([3, 5, 40]), "r": rng.tensor([1, 5, 1]), "s": rng.tensor([40]), "w": rng.tensor([40, 6])]
+        let fp = try Compiler.compile(g, fuse: true), pp = try Compiler.compile(g, fuse: false)
+        let fused = try Executor(fp).run(bind), plain = try Executor(pp).run(bind)
+        for k in ["y", "lone"] { XCTAssertLessThan(relativeL2(fused[k]!.scalars, plain[k]!.scalars), 1e-6, k) }
+        let broadcasts = fp.steps.filter { if case .broadcast = $0.kernel { return true }; return false }
+        XCTAssertEqual(broadcasts.count, 1, "only the broadcast the matmul reads stays:\n\(fp)")
+        XCTAssertEqual(broadcasts.first.map { fp.slotShapes[$0.args[0]] }, [40])
+    }
 }

@@ -7,12 +7,17 @@ import Primitives
 /// Algorithm: walk live nodes from last to first. An unfused elementwise node (unary, unary_grad,
 /// binary) roots a group; the group absorbs an operand when that operand is elementwise or a
 /// constant fill, has the group's shape (operands of other shapes stay outside and are broadcast
-/// by strides), feeds nothing else, and is not a graph output. Each group of two or more ops
-/// becomes one `fused` step; its members never get a buffer.
+/// by strides), feeds nothing else, and is not a graph output. An operand that is a `broadcast`
+/// node (not an output) is read through: the group loads the broadcast's input by strides, so the
+/// broadcast result need not exist; it is dropped when no step reads it any more (the lowering's
+/// second liveness pass). Each group of two or more ops, or of one op that reads through a
+/// broadcast, becomes one `fused` step; its members never get a buffer.
 ///
 /// ```
 ///   x ──sub── mul ── mul ── add ──▶        x, mean, inv, w, b ──▶ fused[sub·mul·mul·add] ──▶
 ///   mean ┘  inv ┘    w ┘    b ┘            (one read of x, one write; no intermediates)
+///
+///   dy ──broadcast──▶ mul ◀── x            dy [4, 1, 256], x ──▶ fused[mul] (dy read by strides)
 /// ```
 struct FusionGroups {
     /// root node id → program and external operands (node ids), for groups of ≥ 2 ops
@@ -41,9 +46,17 @@ struct FusionGroups {
                 if case .constant = n.op { return true }
                 return isElementwise(n.op)
             }
+            var readsThrough = false
+            /// the node a load of `id` reads: through broadcasts to their inputs
+            func source(_ id: Int) -> Int {
+                guard case .broadcast = g.nodes[id].op, !isOutput.contains(id), !taken.contains(id) else { return id }
+                readsThrough = true
+                return source(g.nodes[id].inputs[0].id)
+            }
             func emit(_ id: Int, top: Bool) -> Int {
                 if !top && !absorbable(id) {
-                    let k = operands.firstIndex(of: id) ?? { operands.append(id); return operands.count - 1 }()
+                    let src = source(id)
+                    let k = operands.firstIndex(of: src) ?? { operands.append(src); return operands.count - 1 }()
                     instrs.append(.load(k)); return instrs.count - 1
                 }
                 if !top { members.append(id) }
@@ -60,7 +73,7 @@ struct FusionGroups {
                 return instrs.count - 1
             }
             _ = emit(i, top: true)
-            if members.isEmpty { continue }
+            if members.isEmpty && !readsThrough { continue }
             absorbed.formUnion(members)
             programs[i] = (FusedProgram(instrs), operands)
         }
