@@ -11,10 +11,13 @@ import XCTest
 final class TransposeAndPatchifyTests: XCTestCase {
     var rng = SeededRNG(seed: 23)
 
-    /// Permutes whose innermost output axis is strided in the input (ragged tile edges included).
+    /// Permutes whose innermost output axis is strided in the input (ragged tile edges included),
+    /// and permutes that keep it contiguous.
     func testTiledPermutesMatchIndexLoop() throws {
         let cases: [([Int], [Int])] = [([3, 70, 45], [0, 2, 1]), ([130, 33], [1, 0]), ([5, 17, 33, 4], [3, 2, 0, 1]),
-                                       ([2, 40, 3, 20], [0, 3, 2, 1])]
+                                       ([2, 40, 3, 20], [0, 3, 2, 1]),
+                                       // contiguous inner runs (the odometer walk; short SIMD copies)
+                                       ([3, 5, 7, 16], [0, 2, 1, 3]), ([4, 3, 6, 37], [2, 0, 1, 3]), ([64, 3, 200], [1, 0, 2])]
         for (shape, perm) in cases {
             let x = rng.tensor(shape)
             let y = try evaluate([x]) { g, v in try g.permute(v[0], perm) }

@@ -10,7 +10,7 @@ public enum Strided {
         if transposed(src + offset, c.shape, c.strides[0], dst) { return }
         walk(c.shape, c.strides[0], c.strides[1]) { s, d, n, si, di in
             let from = src + offset + s, to = dst + d
-            if si == 1 && di == 1 { to.update(from: from, count: n) }
+            if si == 1 && di == 1 { copy(from, to, n) }
             else if si == 0 { let v = from[0]; for i in 0..<n { to[i * di] = v } }
             else { for i in 0..<n { to[i * di] = from[i * si] } }
         }
@@ -23,9 +23,18 @@ public enum Strided {
         walk(c.shape, c.strides[0], c.strides[1]) { s, d, n, si, di in
             let from = src + s, to = dst + offset + d
             if accumulate { for i in 0..<n { to[i * di] += from[i * si] } }
-            else if si == 1 && di == 1 { to.update(from: from, count: n) }
+            else if si == 1 && di == 1 { copy(from, to, n) }
             else { for i in 0..<n { to[i * di] = from[i * si] } }
         }
+    }
+
+    /// A contiguous run: short runs (head-sized rows of attention permutes, 16–64 floats) in
+    /// SIMD16 moves, as a `memmove` call per run costs more than the copy; long runs by `memmove`.
+    @inline(__always) static func copy(_ from: UnsafePointer<Float>, _ to: UnsafeMutablePointer<Float>, _ n: Int) {
+        if n > 128 { to.update(from: from, count: n); return }
+        var i = 0
+        while i + 16 <= n { store16(load16(from + i), to + i); i += 16 }
+        while i < n { to[i] = from[i]; i += 1 }
     }
 
     /// Calls `body(srcOffset, dstOffset, innerCount, srcInnerStride, dstInnerStride)` for every
@@ -37,14 +46,25 @@ public enum Strided {
         let rows = ShapeMath.count(shape) / max(inner, 1)
         if inner == 0 || rows == 0 { return }
         let outer = Array(shape.dropLast())
+        let d = outer.count
         Parallel.forChunks(rows, grain: max(1, (1 << 15) / inner)) { range in
-            for row in range {
-                var oa = 0, ob = 0, rem = row
-                for k in stride(from: outer.count - 1, through: 0, by: -1) {
-                    let i = rem % outer[k]; rem /= outer[k]
-                    oa += i * sa[k]; ob += i * sb[k]
+            // the chunk's first row by division, then an odometer over the outer index
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: max(d, 1)) { idx in
+                var oa = 0, ob = 0, rem = range.lowerBound
+                for k in stride(from: d - 1, through: 0, by: -1) {
+                    idx[k] = rem % outer[k]; rem /= outer[k]
+                    oa += idx[k] * sa[k]; ob += idx[k] * sb[k]
                 }
-                body(oa, ob, inner, sa[r - 1], sb[r - 1])
+                for _ in range {
+                    body(oa, ob, inner, sa[r - 1], sb[r - 1])
+                    var k = d - 1
+                    while k >= 0 {
+                        idx[k] += 1; oa += sa[k]; ob += sb[k]
+                        if idx[k] < outer[k] { break }
+                        oa -= idx[k] * sa[k]; ob -= idx[k] * sb[k]; idx[k] = 0
+                        k -= 1
+                    }
+                }
             }
         }
     }
