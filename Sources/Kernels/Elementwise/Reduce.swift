@@ -166,9 +166,13 @@ public enum SoftmaxKernel {
         let mv = SIMD16<Float>(repeating: m)
         while i + 16 <= n { let e = VMath.exp(load16(x + i) - mv); store16(e, y + i); acc += e; i += 16 }
         var s = acc.sum()
-        while i < n {
-            var v = SIMD16<Float>(repeating: -.infinity); v[0] = x[i] - m
-            let e = VMath.exp(v)[0]; y[i] = e; s += e; i += 1
+        if i < n {
+            // the tail (a whole row of a short softmax: 7 keys in SAM's token attention) in one
+            // vector exp; lanes past the row are never read
+            var v = SIMD16<Float>(repeating: -.infinity)
+            for k in 0..<(n - i) { v[k] = x[i + k] - m }
+            let e = VMath.exp(v)
+            for k in 0..<(n - i) { y[i + k] = e[k]; s += e[k] }
         }
         let inv = 1 / s
         i = 0
