@@ -35,6 +35,7 @@ public enum Compiler {
                 let reads: [Int]
                 if let (mm, _, operands) = gemms.roots[i] { reads = g.nodes[mm].inputs.map(\.id) + operands }
                 else if let (_, operands) = groups.programs[i] { reads = operands }
+                else if let red = groups.reductions[i] { reads = red.operands }
                 else { reads = g.nodes[i].inputs.map(\.id) }
                 for r in reads { needed[r] = true }
             }
@@ -58,6 +59,9 @@ public enum Compiler {
                                            args: ab + operands.map { slotOf[$0] }, out: slotOf[i], origin: origin))
                 } else if let (program, operands) = groups.programs[i] {
                     steps.append(Plan.Step(kernel: .fused(program), args: operands.map { slotOf[$0] }, out: slotOf[i], origin: origin))
+                } else if let red = groups.reductions[i] {
+                    steps.append(Plan.Step(kernel: .fusedReduce(red.program, red.f, axes: red.axes, shape: red.shape),
+                                           args: red.operands.map { slotOf[$0] }, out: slotOf[i], origin: origin))
                 } else {
                     steps.append(Plan.Step(kernel: kernel(for: n.op), args: n.inputs.map { slotOf[$0.id] },
                                            out: slotOf[i], origin: origin))

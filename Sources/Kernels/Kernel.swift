@@ -40,6 +40,9 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
     case resizeBackward(ResizeSpec)
     /// a chain of elementwise ops evaluated in one pass
     case fused(FusedProgram)
+    /// reduce_sum / reduce_mean over `axes` of a fused elementwise program evaluated over
+    /// `shape`, without writing the program's result (`FusedReduceKernel`)
+    case fusedReduce(FusedProgram, ReduceFn, axes: [Int], shape: [Int])
 
     public var description: String {
         switch self {
@@ -74,6 +77,7 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .resize: return "resize"
         case .resizeBackward: return "resize_backward"
         case .fused(let p): return "fused[\(p)]"
+        case .fusedReduce(let p, let f, let a, _): return "fused[\(p)]·reduce_\(f.rawValue)\(a)"
         }
     }
 
@@ -113,6 +117,7 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .resize(let r): ResizeKernels.forward(args[0], r, out)
         case .resizeBackward(let r): ResizeKernels.backward(args[0], r, out)
         case .fused(let p): FusedKernel.run(p, args, out)
+        case .fusedReduce(let p, let f, let a, let shape): FusedReduceKernel.run(p, f, axes: a, shape: shape, args, out)
         }
     }
 }
