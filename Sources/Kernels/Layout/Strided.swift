@@ -11,6 +11,7 @@ public enum Strided {
         walk(c.shape, c.strides[0], c.strides[1]) { s, d, n, si, di in
             let from = src + offset + s, to = dst + d
             if si == 1 && di == 1 { copy(from, to, n) }
+            else if si == 2 && di == 1 { evenLanes(from, to, n) }
             else if si == 0 { let v = from[0]; for i in 0..<n { to[i * di] = v } }
             else { for i in 0..<n { to[i * di] = from[i * si] } }
         }
@@ -35,6 +36,17 @@ public enum Strided {
         var i = 0
         while i + 16 <= n { store16(load16(from + i), to + i); i += 16 }
         while i < n { to[i] = from[i]; i += 1 }
+    }
+
+    /// to[i] = from[2i] (space-to-depth rows of stride-2 convolutions), 16 at a time from 32-lane
+    /// loads; the vector loop stops one block early so it never reads past from[2(n − 1)].
+    @inline(__always) static func evenLanes(_ from: UnsafePointer<Float>, _ to: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 16 < n {
+            store16(UnsafeRawPointer(from + 2 * i).loadUnaligned(as: SIMD32<Float>.self).evenHalf, to + i)
+            i += 16
+        }
+        while i < n { to[i] = from[2 * i]; i += 1 }
     }
 
     /// Calls `body(srcOffset, dstOffset, innerCount, srcInnerStride, dstInnerStride)` for every
