@@ -12,10 +12,11 @@ import Tensor
 /// 2. One slot per kept node; inputs and parameters become named bindings, constants `fill` steps.
 /// 3. Each remaining op maps to exactly one kernel, except fusion groups: layer norms
 ///    (`LayerNormGroups`), sums that contain a matmul (`GemmAccumulateGroups`), then chains of
-///    elementwise ops (`FusionGroups`).
-/// 4. Liveness: each slot is released after the last step that reads it.
+///    elementwise ops (`FusionGroups`), possibly ending in a sum or mean.
+/// 4. Liveness again, over what the steps read (fusion can leave a node unread: a broadcast its
+///    fused consumers read through); each slot is released after the last step that reads it.
 /// 5. With `fuse`, a low-peak topological order (`Scheduler`), kept when it lowers the peak.
-/// 6. Memory planning (`MemoryPlanner`): arena offsets.
+/// 6. Memory planning (`MemoryPlanner`): arena offsets, in-place elementwise steps.
 ///
 /// Plans are cached by the graph's structural hash (ops, attributes, shapes, wiring, outputs)
 /// and the fuse flag (`PlanCache`), so rebuilding the same model — a new session per epoch or
@@ -43,6 +44,22 @@ public enum Compiler {
         let norms = fuse ? LayerNormGroups(g, live: live, isOutput: isOutput) : LayerNormGroups()
         let gemms = fuse ? GemmAccumulateGroups(g, live: live, isOutput: isOutput, taken: norms.taken) : GemmAccumulateGroups()
         let groups = fuse ? FusionGroups(g, live: live, isOutput: isOutput, taken: gemms.taken.union(norms.taken)) : FusionGroups()
+        // Second liveness pass, over what the steps will read: a broadcast that every fused
+        // consumer reads through is no longer needed.
+        if fuse {
+            var needed = [Bool](repeating: false, count: g.nodes.count)
+            for (_, v) in g.outputs { needed[v.id] = true }
+            for i in stride(from: g.nodes.count - 1, through: 0, by: -1) where needed[i] && live[i] {
+                let reads: [Int]
+                if let m = norms.roots[i] { reads = [m.x] + (m.weight.map { [$0] } ?? []) + (m.bias.map { [$0] } ?? []) }
+                else if let (mm, _, operands) = gemms.roots[i] { reads = g.nodes[mm].inputs.map(\.id) + operands }
+                else if let (_, operands) = groups.programs[i] { reads = operands }
+                else if let red = groups.reductions[i] { reads = red.operands }
+                else { reads = g.nodes[i].inputs.map(\.id) }
+                for r in reads { needed[r] = true }
+            }
+            for i in live.indices where live[i] && !needed[i] { live[i] = false }
+        }
         var slotOf = [Int](repeating: -1, count: g.nodes.count)
         var shapes: [[Int]] = []
         var bindings: [(String, Int)] = []
@@ -65,6 +82,9 @@ public enum Compiler {
                                            args: ab + operands.map { slotOf[$0] }, out: slotOf[i], origin: origin))
                 } else if let (program, operands) = groups.programs[i] {
                     steps.append(Plan.Step(kernel: .fused(program), args: operands.map { slotOf[$0] }, out: slotOf[i], origin: origin))
+                } else if let red = groups.reductions[i] {
+                    steps.append(Plan.Step(kernel: .fusedReduce(red.program, red.f, axes: red.axes, shape: red.shape),
+                                           args: red.operands.map { slotOf[$0] }, out: slotOf[i], origin: origin))
                 } else {
                     steps.append(Plan.Step(kernel: kernel(for: n.op), args: n.inputs.map { slotOf[$0.id] },
                                            out: slotOf[i], origin: origin))

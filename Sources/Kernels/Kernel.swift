@@ -42,6 +42,9 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
     case fused(FusedProgram)
     /// layer norm along `axis`: args x (, weight) (, bias) as the flags say
     case layerNorm(axis: Int, eps: Float, weight: Bool, bias: Bool)
+    /// reduce_sum / reduce_mean over `axes` of a fused elementwise program evaluated over
+    /// `shape`, without writing the program's result (`FusedReduceKernel`)
+    case fusedReduce(FusedProgram, ReduceFn, axes: [Int], shape: [Int])
 
     public var description: String {
         switch self {
@@ -77,6 +80,7 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .resizeBackward: return "resize_backward"
         case .fused(let p): return "fused[\(p)]"
         case .layerNorm(let a, let eps, _, _): return "layer_norm(axis \(a), eps \(eps))"
+        case .fusedReduce(let p, let f, let a, _): return "fused[\(p)]·reduce_\(f.rawValue)\(a)"
         }
     }
 
@@ -118,6 +122,7 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .resize(let r): ResizeKernels.forward(args[0], r, out)
         case .resizeBackward(let r): ResizeKernels.backward(args[0], r, out)
         case .fused(let p): FusedKernel.run(p, args, out)
+        case .fusedReduce(let p, let f, let a, let shape): FusedReduceKernel.run(p, f, axes: a, shape: shape, args, out)
         }
     }
 }

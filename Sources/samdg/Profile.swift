@@ -19,6 +19,7 @@ struct Profile: ParsableCommand {
     @Flag(help: "Run the unfused plan, for comparison") var noFuse = false
     @Option(help: "Profiled runs (after one warm-up)") var repeats = 1
     @Option(help: "Rows to print") var top = 25
+    @Option(help: "Also print the N slowest plan steps (shapes and graph origin), to stderr") var steps = 0
     @Option(help: "Worker threads") var threads = 2
     @Flag(help: "Print JSON") var json = false
     @Flag(help: "Also print the compiled plan, one step per line (kernel, operand and result slots, shape, origin)") var plan = false
@@ -34,6 +35,7 @@ struct Profile: ParsableCommand {
         let wall = Date().timeIntervalSince(t0) / Double(repeats)
         let plan = ex.plan
         if self.plan { print(plan.description) }
+        if steps > 0 { FileHandle.standardError.write(ex.profileReport(top: steps).data(using: .utf8)!) }
         struct Row { var kernel: String; var calls = 0; var time = 0.0; var flops = 0.0; var bytes = 0.0 }
         var rows: [String: Row] = [:]
         for (i, s) in plan.steps.enumerated() {

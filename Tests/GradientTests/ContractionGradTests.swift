@@ -21,6 +21,19 @@ final class ContractionGradTests: XCTestCase {
         XCTAssertLessThan(try gradCheck([x, w, bias]) { g, v in try g.linear(v[0], v[1], v[2]) }.worst, 1e-3)
     }
 
+    /// A rank-2 right operand shared by a batch (`batchFoldedWeightGradient`: one GEMM over the
+    /// stacked batch), plain and transposed, rank 3 and 4, against finite differences.
+    func testSharedWeightGradientOverTheBatch() throws {
+        for tb in [false, true] {
+            for lead in [[3], [2, 2]] {
+                let a = rng.tensor(lead + [4, 5])
+                let b = rng.tensor(tb ? [6, 5] : [5, 6])
+                let r = try gradCheck([a, b], h: 1e-2) { g, v in try g.matmul(v[0], v[1], transposeB: tb) }
+                XCTAssertLessThan(r.worst, 1e-3, "tb \(tb) lead \(lead): \(r)")
+            }
+        }
+    }
+
     func testConvolutionGeometries() throws {
         let geos: [(Int, ConvGeometry, Int)] = [   // (in channels, geometry, out channels)
             (3, ConvGeometry(stride: 1, padding: 1), 4),

@@ -58,4 +58,48 @@ final class FusionTests: XCTestCase {
         let (plain, _) = try run(g, fuse: false, ["x": x, "w": w])
         XCTAssertLessThan(relativeL2(fused.scalars, plain.scalars), 1e-5)
     }
+
+    /// Fused groups read broadcast operands through (no broadcast step), a lone op included; a
+    /// broadcast that also feeds a non-elementwise consumer stays materialised.
+    func testBroadcastsAreReadThrough() throws {
+        let g = Graph()
+        let x = g.input("x", [3, 5, 40]), r = g.input("r", [1, 5, 1]), s = g.input("s", [40]), w = g.input("w", [40, 6])
+        let rb = try g.broadcast(r, [3, 5, 40]), sb = try g.broadcast(s, [3, 5, 40])
+        let lone = try g.mul(x, rb)                                 // one op reading through
+        let chain = try g.add(g.exp(g.mul(x, sb)), lone)            // a chain reading through
+        let mm = try g.matmul(sb, w)                                // keeps sb alive
+        g.output("y", try g.add(g.sum(chain, axes: [2]), g.sum(mm, axes: [2])))
+        g.output("lone", lone)
+        let bind = ["x": rng.tensor([3, 5, 40]), "r": rng.tensor([1, 5, 1]), "s": rng.tensor([40]), "w": rng.tensor([40, 6])]
+        let fp = try Compiler.compile(g, fuse: true), pp = try Compiler.compile(g, fuse: false)
+        let fused = try Executor(fp).run(bind), plain = try Executor(pp).run(bind)
+        for k in ["y", "lone"] { XCTAssertLessThan(relativeL2(fused[k]!.scalars, plain[k]!.scalars), 1e-6, k) }
+        let broadcasts = fp.steps.filter { if case .broadcast = $0.kernel { return true }; return false }
+        XCTAssertEqual(broadcasts.count, 1, "only the broadcast the matmul reads stays:\n\(fp)")
+        XCTAssertEqual(broadcasts.first.map { fp.slotShapes[$0.args[0]] }, [40])
+    }
+
+    /// Sums and means of elementwise chains fuse into one step (row sums, column sums, all axes,
+    /// a broadcast operand, sizes past a block and with tails); a middle-axes sum stays separate.
+    func testElementwiseIntoReductionFusesAndAgrees() throws {
+        let cases: [([Int], [Int], Bool, Bool)] = [   // (shape, axes, mean, fuses)
+            ([3, 70, 600], [2], false, true), ([3, 70, 600], [1, 2], true, true), ([5, 300, 40], [0, 1], false, true),
+            ([2, 1, 1100], [0, 1, 2], true, true), ([4, 9, 7], [0], true, true), ([3, 5, 7], [1], false, false),
+            ([2, 1300], [1], false, true), ([3, 20, 600], [0], false, true),
+        ]
+        for (shape, axes, mean, fuses) in cases {
+            let g = Graph()
+            let x = g.input("x", shape), t = g.input("t", shape), b = g.input("b", [shape.last!])
+            let e = try g.sub(g.unary(.softplus, x), g.mul(x, t))
+            let body = try g.add(e, g.broadcast(b, shape))
+            g.output("y", mean ? try g.mean(body, axes: axes, keepDims: true) : try g.sum(body, axes: axes))
+            let bind = ["x": rng.tensor(shape, -4, 4), "t": rng.tensor(shape, 0, 1), "b": rng.tensor([shape.last!])]
+            let fp = try Compiler.compile(g, fuse: true), pp = try Compiler.compile(g, fuse: false)
+            let fused = try Executor(fp).run(bind)["y"]!, plain = try Executor(pp).run(bind)["y"]!
+            XCTAssertEqual(fused.shape, plain.shape)
+            XCTAssertLessThan(relativeL2(fused.scalars, plain.scalars), 1e-5, "\(shape) \(axes)")
+            let hasFused = fp.steps.contains { if case .fusedReduce = $0.kernel { return true }; return false }
+            XCTAssertEqual(hasFused, fuses, "\(shape) \(axes):\n\(fp)")
+        }
+    }
 }

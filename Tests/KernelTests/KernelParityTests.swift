@@ -1,3 +1,4 @@
+import Foundation
 import Compiler
 import Graph
 import Kernels
@@ -82,6 +83,21 @@ final class KernelParityTests: XCTestCase {
         XCTAssertEqual(p.floats[pi], x.floats[xi])
         let m = try evaluate([x]) { g, v in try g.amax(v[0], axes: [1]) }
         XCTAssertEqual(m.floats[0], (0..<64).map { x.floats[$0 * 561] }.max()!)
+    }
+
+    /// Softmax rows shorter than, equal to and longer than a vector (the tail's one vector exp).
+    func testSoftmaxRowsMatchDoubleReference() throws {
+        for n in [1, 7, 16, 23] {
+            let x = rng.tensor([5, 3, n], -8, 8)
+            let y = try evaluate([x]) { g, v in try g.softmax(v[0], axis: -1) }
+            var ref = [Float]()
+            for r in 0..<15 {
+                let row = (0..<n).map { Double(x.floats[r * n + $0]) }
+                let m = row.max()!, e = row.map { Foundation.exp($0 - m) }, s = e.reduce(0, +)
+                ref += e.map { Float($0 / s) }
+            }
+            XCTAssertLessThan(relativeL2(y.scalars, ref), 1e-6, "n \(n)")
+        }
     }
 
     func testRunRejectsMissingOrMisshapenBindings() throws {

@@ -46,7 +46,9 @@ extension Graph {
                            : try matmul(dy, b, transposeA: false, transposeB: !tb)
                 da = try reduceTo(g, shape(a))
             }
-            if needs[1] {
+            if needs[1], let flat = try batchFoldedWeightGradient(a: a, b: b, dy: dy, ta: ta, tb: tb) {
+                db = flat
+            } else if needs[1] {
                 let g = tb ? try matmul(dy, a, transposeA: true, transposeB: ta)
                            : try matmul(a, dy, transposeA: !ta, transposeB: false)
                 db = try reduceTo(g, shape(b))
@@ -66,5 +68,20 @@ extension Graph {
         default:
             fatalError("vjpContraction on \(node.op.name)")
         }
+    }
+
+    /// The gradient of a rank-2 right operand `b` shared by a batch of row-major left operands
+    /// (`linear` on [B, …, M, K] activations): Σ over the batch of aᵢᵀ·dyᵢ is one GEMM over the
+    /// batch stacked along the contraction axis, [B·M, K]ᵀ·[B·M, N] (reshapes are views), instead
+    /// of B small GEMMs and a sum over their results. nil when the pattern does not apply.
+    func batchFoldedWeightGradient(a: Value, b: Value, dy: Value, ta: Bool, tb: Bool) throws -> Value? {
+        let sa = shape(a), sb = shape(b), sy = shape(dy)
+        guard !ta, sa.count >= 3, sb.count == 2, sy.count == sa.count,
+              Array(sa.dropLast(2)) == Array(sy.dropLast(2)) else { return nil }
+        let rows = sa.dropLast().reduce(1, *)
+        let a2 = try reshape(a, [rows, sa[sa.count - 1]])
+        let dy2 = try reshape(dy, [rows, sy[sy.count - 1]])
+        // b = [K, N]: db = aᵀ·dy; b = [N, K] (transposed): db = dyᵀ·a
+        return tb ? try matmul(dy2, a2, transposeA: true) : try matmul(a2, dy2, transposeA: true)
     }
 }

@@ -38,14 +38,22 @@ public enum Gemm {
         let sa = broadcastStrides(Array(a.shape.dropLast(2)), to: batchShape)
         let sb = broadcastStrides(Array(b.shape.dropLast(2)), to: batchShape)
         let matA = a.shape[ra - 1] * a.shape[ra - 2], matB = b.shape[rb - 1] * b.shape[rb - 2]
+        var offA = [Int](repeating: 0, count: batch), offB = offA
         for i in 0..<batch {
-            var offA = 0, offB = 0, rem = i
+            var rem = i
             for d in stride(from: batchShape.count - 1, through: 0, by: -1) {
                 let j = rem % batchShape[d]; rem /= batchShape[d]
-                offA += j * sa[d]; offB += j * sb[d]
+                offA[i] += j * sa[d] * matA; offB[i] += j * sb[d] * matB
             }
-            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a.ptr + offA * matA, lda: lda,
-                  b: b.ptr + offB * matB, ldb: ldb, beta: beta, c: y.ptr + i * m * n, ldc: n)
+        }
+        if DotGemm.applies(transA: transA, transB: transB, m: m, n: n, k: k) {
+            DotGemm.run(m: m, n: n, k: k, a: a.ptr, lda: lda, offA: offA, b: b.ptr, ldb: ldb, offB: offB,
+                        c: y.ptr, accumulate: accumulate)
+            return
+        }
+        for i in 0..<batch {
+            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a.ptr + offA[i], lda: lda,
+                  b: b.ptr + offB[i], ldb: ldb, beta: beta, c: y.ptr + i * m * n, ldc: n)
         }
     }
 }

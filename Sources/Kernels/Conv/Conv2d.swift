@@ -2,7 +2,9 @@ import Primitives
 import Tensor
 
 /// 2-D convolution as im2col + `cblas_sgemm` per image and group; 1×1 stride-1 unpadded
-/// convolutions skip im2col (the input already is the column matrix); depthwise convolutions
+/// convolutions skip im2col (the input already is the column matrix); kernel = stride unpadded
+/// ones (ConvTranspose2d(k2, s2) upscaling) use a space-to-depth permutation for im2col and its
+/// inverse for col2im (no zero fill, no accumulation); depthwise convolutions
 /// (one input channel per group) use the direct kernel in `Depthwise.swift`.
 public enum ConvKernels {
     static func dims(x: [Int], w: [Int], y: [Int], g: ConvGeometry) -> Im2col.Dims {
@@ -20,16 +22,16 @@ public enum ConvKernels {
         if isDepthwise(x: x.shape, g: g) { Depthwise.forward(x, w, g, y); return }
         let d = dims(x: x.shape, w: w.shape, y: y.shape, g: g)
         let og = w.shape[0] / g.groups, kk = d.c * d.kh * d.kw, plane = d.oh * d.ow
-        let pointwise = isPointwise(d)
-        let col = pointwise ? nil : Tensor(zeros: [kk * plane])
-        for n in 0..<x.shape[0] {
-            for gi in 0..<g.groups {
-                let xg = x.ptr + (n * x.shape[1] + gi * d.c) * d.h * d.w
-                let src: UnsafePointer<Float>
-                if let col { Im2col.im2col(xg, d, col.ptr); src = UnsafePointer(col.ptr) } else { src = UnsafePointer(xg) }
-                Gemm.sgemm(transA: false, transB: false, m: og, n: plane, k: kk,
-                           a: w.ptr + gi * og * kk, lda: kk, b: src, ldb: plane,
-                           c: y.ptr + (n * y.shape[1] + gi * og) * plane, ldc: plane)
+        withColumns(!isPointwise(d), kk * plane) { col in
+            for n in 0..<x.shape[0] {
+                for gi in 0..<g.groups {
+                    let xg = x.ptr + (n * x.shape[1] + gi * d.c) * d.h * d.w
+                    let src: UnsafePointer<Float>
+                    if let col { im2col(xg, d, col); src = UnsafePointer(col) } else { src = UnsafePointer(xg) }
+                    Gemm.sgemm(transA: false, transB: false, m: og, n: plane, k: kk,
+                               a: w.ptr + gi * og * kk, lda: kk, b: src, ldb: plane,
+                               c: y.ptr + (n * y.shape[1] + gi * og) * plane, ldc: plane)
+                }
             }
         }
     }
@@ -40,16 +42,19 @@ public enum ConvKernels {
         let d = dims(x: dx.shape, w: w.shape, y: dy.shape, g: g)
         let og = w.shape[0] / g.groups, kk = d.c * d.kh * d.kw, plane = d.oh * d.ow
         let pointwise = isPointwise(d)
-        let col = pointwise ? nil : Tensor(zeros: [kk * plane])
-        if !pointwise { dx.ptr.update(repeating: 0, count: dx.count) }
-        for n in 0..<dx.shape[0] {
-            for gi in 0..<g.groups {
-                let xg = dx.ptr + (n * dx.shape[1] + gi * d.c) * d.h * d.w
-                let dst = col?.ptr ?? xg
-                Gemm.sgemm(transA: true, transB: false, m: kk, n: plane, k: og,
-                           a: w.ptr + gi * og * kk, lda: kk, b: dy.ptr + (n * dy.shape[1] + gi * og) * plane, ldb: plane,
-                           c: dst, ldc: plane)
-                if let col { Im2col.col2im(col.ptr, d, xg) }
+        let patchify = Im2col.isPatchify(d)
+        if !pointwise && !patchify { dx.ptr.update(repeating: 0, count: dx.count) }
+        withColumns(!pointwise, kk * plane) { col in
+            for n in 0..<dx.shape[0] {
+                for gi in 0..<g.groups {
+                    let xg = dx.ptr + (n * dx.shape[1] + gi * d.c) * d.h * d.w
+                    Gemm.sgemm(transA: true, transB: false, m: kk, n: plane, k: og,
+                               a: w.ptr + gi * og * kk, lda: kk, b: dy.ptr + (n * dy.shape[1] + gi * og) * plane, ldb: plane,
+                               c: col ?? xg, ldc: plane)
+                    if let col {
+                        if patchify { Im2col.depthToSpace(col, d, xg) } else { Im2col.col2im(col, d, xg) }
+                    }
+                }
             }
         }
     }
@@ -59,17 +64,27 @@ public enum ConvKernels {
         if isDepthwise(x: x.shape, g: g) { Depthwise.backwardWeight(x, dy, g, dw); return }
         let d = dims(x: x.shape, w: dw.shape, y: dy.shape, g: g)
         let og = dw.shape[0] / g.groups, kk = d.c * d.kh * d.kw, plane = d.oh * d.ow
-        let pointwise = isPointwise(d)
-        let col = pointwise ? nil : Tensor(zeros: [kk * plane])
-        for n in 0..<x.shape[0] {
-            for gi in 0..<g.groups {
-                let xg = x.ptr + (n * x.shape[1] + gi * d.c) * d.h * d.w
-                let src: UnsafePointer<Float>
-                if let col { Im2col.im2col(xg, d, col.ptr); src = UnsafePointer(col.ptr) } else { src = UnsafePointer(xg) }
-                Gemm.sgemm(transA: false, transB: true, m: og, n: kk, k: plane,
-                           a: dy.ptr + (n * dy.shape[1] + gi * og) * plane, lda: plane, b: src, ldb: plane,
-                           beta: n == 0 ? 0 : 1, c: dw.ptr + gi * og * kk, ldc: kk)
+        withColumns(!isPointwise(d), kk * plane) { col in
+            for n in 0..<x.shape[0] {
+                for gi in 0..<g.groups {
+                    let xg = x.ptr + (n * x.shape[1] + gi * d.c) * d.h * d.w
+                    let src: UnsafePointer<Float>
+                    if let col { im2col(xg, d, col); src = UnsafePointer(col) } else { src = UnsafePointer(xg) }
+                    Gemm.sgemm(transA: false, transB: true, m: og, n: kk, k: plane,
+                               a: dy.ptr + (n * dy.shape[1] + gi * og) * plane, lda: plane, b: src, ldb: plane,
+                               beta: n == 0 ? 0 : 1, c: dw.ptr + gi * og * kk, ldc: kk)
+                }
             }
         }
+    }
+
+    /// im2col, as a plain permutation when the geometry allows (`Im2col.isPatchify`).
+    static func im2col(_ x: UnsafePointer<Float>, _ d: Im2col.Dims, _ col: UnsafeMutablePointer<Float>) {
+        if Im2col.isPatchify(d) { Im2col.spaceToDepth(x, d, col) } else { Im2col.im2col(x, d, col) }
+    }
+
+    /// Runs `body` with a column buffer of `count` floats from the scratch pool, or nil.
+    static func withColumns(_ needed: Bool, _ count: Int, _ body: (UnsafeMutablePointer<Float>?) -> Void) {
+        if needed { Scratch.withBuffer(floats: count) { body($0) } } else { body(nil) }
     }
 }

@@ -65,4 +65,27 @@ enum Im2col {
             }
         }
     }
+
+    /// Kernel = stride, no padding or dilation, one group, the input exactly tiled by the
+    /// kernel: im2col is then a pure permutation (space-to-depth) and col2im its inverse, with
+    /// no overlap to accumulate (ConvTranspose2d(k, stride k) layers and their gradients).
+    static func isPatchify(_ d: Dims) -> Bool {
+        let g = d.g
+        return g.groups == 1 && d.kh == g.strideH && d.kw == g.strideW && g.padH == 0 && g.padW == 0
+            && g.dilationH == 1 && g.dilationW == 1 && d.h == d.oh * d.kh && d.w == d.ow * d.kw
+    }
+
+    /// im2col for `isPatchify` geometry: col[c][i][j][oy][ox] = x[c][oy·kh + i][ox·kw + j].
+    static func spaceToDepth(_ x: UnsafePointer<Float>, _ d: Dims, _ col: UnsafeMutablePointer<Float>) {
+        Strided.gather(x, offset: 0, strides: [d.h * d.w, d.w, 1, d.kh * d.w, d.kw],
+                       shape: [d.c, d.kh, d.kw, d.oh, d.ow], into: col)
+    }
+
+    /// col2im for `isPatchify` geometry, overwriting x (every element has exactly one source):
+    /// x[c][oy·kh + i][ox·kw + j] = col[c][i][j][oy][ox].
+    static func depthToSpace(_ col: UnsafePointer<Float>, _ d: Dims, _ x: UnsafeMutablePointer<Float>) {
+        let plane = d.oh * d.ow
+        Strided.gather(col, offset: 0, strides: [d.kh * d.kw * plane, d.ow, d.kw * plane, 1, plane],
+                       shape: [d.c, d.oh, d.kh, d.ow, d.kw], into: x)
+    }
 }

@@ -67,25 +67,8 @@ public enum FusedKernel {
                     var j = 0
                     while j < inner {
                         let len = min(block, inner - j)
-                        for (i, ins) in instrs.enumerated() {
-                            let dst = i == n - 1 ? py + row * inner + j : base + i * block
-                            switch ins {
-                            case .load(let k):
-                                let s = innerStride[k], src = ptrs[k] + offs[k] + j * s
-                                if s == 1 && i != n - 1 { regs[i] = src; continue }
-                                if s == 0 { dst.update(repeating: src[0], count: len) }
-                                else { for l in 0..<len { dst[l] = src[l * s] } }
-                            case .constant(let v):
-                                dst.update(repeating: v, count: len)
-                            case .unary(let f, let a):
-                                UnaryKernels.applySerial(f, regs[a], dst, count: len)
-                            case .unaryGrad(let f, let a, let b):
-                                UnaryKernels.gradientSerial(f, x: regs[a], dy: regs[b], dx: dst, count: len)
-                            case .binary(let f, let a, let b):
-                                BinaryKernels.run(f, regs[a], 1, regs[b], 1, dst, len)
-                            }
-                            regs[i] = UnsafePointer(dst)
-                        }
+                        _ = evalBlock(instrs, ptrs, offs, innerStride, j: j, len: len, scratch: base, regs: regs,
+                                      last: py + row * inner + j)
                         j += len
                     }
                 }
@@ -93,5 +76,35 @@ public enum FusedKernel {
             }
             }
         }
+    }
+
+    /// Evaluates the program over elements j..<j+len of the row whose operand offsets are `offs`
+    /// (instruction i in scratch block i, contiguous operands read in place) and returns the
+    /// result: written to `last` when given, else left in scratch (or read in place).
+    @inline(__always)
+    static func evalBlock(_ instrs: [FusedProgram.Instr], _ ptrs: [UnsafePointer<Float>], _ offs: UnsafeMutableBufferPointer<Int>,
+                          _ innerStride: [Int], j: Int, len: Int, scratch base: UnsafeMutablePointer<Float>,
+                          regs: UnsafeMutableBufferPointer<UnsafePointer<Float>>, last: UnsafeMutablePointer<Float>?) -> UnsafePointer<Float> {
+        let n = instrs.count
+        for (i, ins) in instrs.enumerated() {
+            let dst = i == n - 1 ? (last ?? base + i * block) : base + i * block
+            switch ins {
+            case .load(let k):
+                let s = innerStride[k], src = ptrs[k] + offs[k] + j * s
+                if s == 1 && (i != n - 1 || last == nil) { regs[i] = src; continue }
+                if s == 0 { dst.update(repeating: src[0], count: len) }
+                else { for l in 0..<len { dst[l] = src[l * s] } }
+            case .constant(let v):
+                dst.update(repeating: v, count: len)
+            case .unary(let f, let a):
+                UnaryKernels.applySerial(f, regs[a], dst, count: len)
+            case .unaryGrad(let f, let a, let b):
+                UnaryKernels.gradientSerial(f, x: regs[a], dy: regs[b], dx: dst, count: len)
+            case .binary(let f, let a, let b):
+                BinaryKernels.run(f, regs[a], 1, regs[b], 1, dst, len)
+            }
+            regs[i] = UnsafePointer(dst)
+        }
+        return regs[n - 1]
     }
 }

@@ -144,7 +144,7 @@ public enum SoftmaxKernel {
                     var i = 0
                     var acc = SIMD16<Float>(repeating: 0)
                     while i + 16 <= n { acc += load16(yr + i) * load16(gr + i); i += 16 }
-                    var dot = acc.sum()
+                    var dot: Float = n >= 16 ? acc.sum() : 0   // (no 16-lane reduction of zeros for short rows)
                     while i < n { dot += yr[i] * gr[i]; i += 1 }
                     i = 0
                     let dv = SIMD16<Float>(repeating: dot)
@@ -160,20 +160,39 @@ public enum SoftmaxKernel {
     }
 
     static func row(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        if n < 16 { shortRow(x, y, n); return }
         let m = ReduceKernels.rowReduce(x, n, true)
         var i = 0
         var acc = SIMD16<Float>(repeating: 0)
         let mv = SIMD16<Float>(repeating: m)
         while i + 16 <= n { let e = VMath.exp(load16(x + i) - mv); store16(e, y + i); acc += e; i += 16 }
         var s = acc.sum()
-        while i < n {
-            var v = SIMD16<Float>(repeating: -.infinity); v[0] = x[i] - m
-            let e = VMath.exp(v)[0]; y[i] = e; s += e; i += 1
+        if i < n {
+            // the tail (a whole row of a short softmax: 7 keys in SAM's token attention) in one
+            // vector exp; lanes past the row are never read
+            var v = SIMD16<Float>(repeating: -.infinity)
+            for k in 0..<(n - i) { v[k] = x[i + k] - m }
+            let e = VMath.exp(v)
+            for k in 0..<(n - i) { y[i + k] = e[k]; s += e[k] }
         }
         let inv = 1 / s
         i = 0
         while i + 16 <= n { store16(load16(y + i) * inv, y + i); i += 16 }
         while i < n { y[i] *= inv; i += 1 }
     }
-}
 
+    /// A row shorter than a vector (SAM's 7-key token attention): the same values as `row`
+    /// (max, one vector exp over the padded row, the sum in lane order) without its 16-lane
+    /// horizontal reductions, which cost more than the row itself.
+    static func shortRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var m = -Float.infinity
+        for k in 0..<n { m = ReduceKernels.combine(m, x[k], true) }
+        var v = SIMD16<Float>(repeating: -.infinity)
+        for k in 0..<n { v[k] = x[k] - m }
+        let e = VMath.exp(v)
+        var s: Float = 0
+        for k in 0..<n { s += e[k] }
+        let inv = 1 / s
+        for k in 0..<n { y[k] = e[k] * inv }
+    }
+}

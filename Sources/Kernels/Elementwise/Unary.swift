@@ -24,7 +24,9 @@ public enum UnaryKernels {
         case .affine(let s, let b): return x * s + b
         case .clamp(let lo, let hi): return VMath.minimum(VMath.maximum(x, V(repeating: lo)), V(repeating: hi))
         case .step: return V(repeating: 0).replacing(with: 1, where: x .> 0)
-        case .log, .sin, .cos, .softplus: return nil
+        case .log: return VMath.log(x)
+        case .softplus: return VMath.softplus(x)
+        case .sin, .cos: return nil
         }
     }
 
@@ -40,6 +42,7 @@ public enum UnaryKernels {
         case .sqrt: return dy * 0.5 / x.squareRoot()
         case .square: return dy * 2 * x
         case .reciprocal: return -dy / (x * x)
+        case .log: return dy / x
         case .affine(let s, _): return dy * s
         case .geluErf:
             let cdf = 0.5 * (1 + VMath.erf(x * 0.707_106_781_186_547_5))

@@ -14,6 +14,7 @@ func checkGradient(_ name: String, _ p: Tensor, _ g: Tensor) throws {
     guard p.shape == g.shape else {
         throw SamdgError("optimizer: \(name)", "gradient shape \(ShapeMath.describe(g.shape)) differs from parameter \(ShapeMath.describe(p.shape))")
     }
+    if OptimizerKernels.allFinite(g.floats) { return }
     for v in g.floats where !v.isFinite {
         throw SamdgError("optimizer: \(name)", "gradient holds \(v); expected finite values (check the loss for NaN/inf)")
     }
@@ -96,15 +97,11 @@ public final class Adam: Optimizer {
             let m = state["\(name).exp_avg"] ?? Tensor(zeros: p.shape)
             let v = state["\(name).exp_avg_sq"] ?? Tensor(zeros: p.shape)
             state["\(name).exp_avg"] = m; state["\(name).exp_avg_sq"] = v
-            let pp = p.floats, gg = g.floats, mm = m.floats, vv = v.floats
-            for i in 0..<pp.count {
-                var gi = gg[i]
-                if decoupled { pp[i] *= 1 - lr * weightDecay } else { gi += weightDecay * pp[i] }
-                mm[i] = beta1 * mm[i] + (1 - beta1) * gi
-                vv[i] = beta2 * vv[i] + (1 - beta2) * gi * gi
-                let denom = vv[i].squareRoot() / bc2Sqrt + eps
-                pp[i] -= stepSize * mm[i] / denom
-            }
+            // per element: g += wd·p (Adam) or p *= 1 − lr·wd (AdamW); m = β1·m + (1 − β1)·g;
+            // v = β2·v + (1 − β2)·g²; p −= stepSize·m / (√v / √bc2 + eps) — one SIMD pass
+            OptimizerKernels.adam(p: p.floats, g: g.floats, m: m.floats, v: v.floats, lr: lr, beta1: beta1, beta2: beta2,
+                                  eps: eps, weightDecay: weightDecay, decoupled: decoupled,
+                                  stepSize: stepSize, bc2Sqrt: bc2Sqrt)
         }
     }
 }
