@@ -5,7 +5,7 @@ CONFIG := -c release
 GOLDEN ?= ../shared/golden/manifest.json
 APT_PACKAGES := libopenblas-dev libhdf5-dev libprotobuf-c-dev protobuf-c-compiler pkg-config libpng-dev libjpeg62-turbo-dev zlib1g-dev
 
-.PHONY: all setup weights build test demo bench check-golden clean
+.PHONY: all setup weights build test demo bench bench-peers check-golden clean
 
 # Cases of the golden manifest that do not pass yet (see the issue notes); everything else must.
 GOLDEN_SKIP ?= --skip deeplabv3_resnet50
@@ -45,6 +45,13 @@ demo: build weights
 
 bench: build
 	.build/release/samdg-bench
+
+# Every `samdg bench` workload and, in the same run, PyTorch eager and OpenVINO fp32 (optional
+# peers from PyPI, in .venv-peers); ratios on stdout, JSON in bench/results/peers.json.
+PEERS_VENV ?= .venv-peers
+bench-peers: build
+	@[ -x $(PEERS_VENV)/bin/python ] || { python3 -m venv $(PEERS_VENV) && $(PEERS_VENV)/bin/pip install -q -r bench/peers/requirements.txt; }
+	$(PEERS_VENV)/bin/python bench/peers/peers.py --json bench/results/peers.json
 
 clean:
 	rm -rf .build
