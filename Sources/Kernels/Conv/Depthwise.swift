@@ -5,7 +5,10 @@ import Tensor
 /// channel). Each output row is a sum of shifted, scaled input rows, vectorised along x when the
 /// stride is 1.
 enum Depthwise {
-    static func forward(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: Tensor) {
+    /// `finish(o, plane)` runs on output channel o's plane (of every image) right after it is
+    /// computed, while it is in cache.
+    static func forward(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: Tensor,
+                        finish: ((Int, UnsafeMutablePointer<Float>) -> Void)? = nil) {
         let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (oc, kh, kw, oh, ow) = (y.shape[1], w.shape[2], w.shape[3], y.shape[2], y.shape[3])
         let m = oc / c
@@ -37,6 +40,7 @@ enum Depthwise {
                         }
                     }
                 }
+                finish?(o, dst)
             }
         }
     }
