@@ -11,8 +11,10 @@ import Tensor
 /// 1. Dead-code elimination: keep only nodes the outputs depend on.
 /// 2. One slot per kept node; inputs and parameters become named bindings, constants `fill` steps.
 /// 3. Each remaining op maps to exactly one kernel, except fusion groups: layer norms
-///    (`LayerNormGroups`), sums that contain a matmul (`GemmAccumulateGroups`), then chains of
-///    elementwise ops (`FusionGroups`), possibly ending in a sum or mean.
+///    (`LayerNormGroups`), sums that contain a matmul (`GemmAccumulateGroups`), convolutions with
+///    their per-channel epilogue (`ConvEpilogueGroups`), depthwise convs between token transposes
+///    (`TokenDepthwiseGroups`), then chains of elementwise ops
+///    (`FusionGroups`), possibly ending in a sum or mean.
 /// 4. Liveness again, over what the steps read (fusion can leave a node unread: a broadcast its
 ///    fused consumers read through); each slot is released after the last step that reads it.
 /// 5. With `fuse`, a low-peak topological order (`Scheduler`), kept when it lowers the peak.
@@ -43,7 +45,12 @@ public enum Compiler {
         let isOutput = Set(g.outputs.map(\.value.id))
         let norms = fuse ? LayerNormGroups(g, live: live, isOutput: isOutput) : LayerNormGroups()
         let gemms = fuse ? GemmAccumulateGroups(g, live: live, isOutput: isOutput, taken: norms.taken) : GemmAccumulateGroups()
-        let groups = fuse ? FusionGroups(g, live: live, isOutput: isOutput, taken: gemms.taken.union(norms.taken)) : FusionGroups()
+        let convs = fuse ? ConvEpilogueGroups(g, live: live, isOutput: isOutput, taken: gemms.taken.union(norms.taken))
+                         : ConvEpilogueGroups()
+        let tokens = fuse ? TokenDepthwiseGroups(g, live: live, isOutput: isOutput, convs: convs, taken: gemms.taken.union(norms.taken))
+                          : TokenDepthwiseGroups()
+        let owned = gemms.taken.union(norms.taken).union(convs.taken).union(tokens.taken)
+        let groups = fuse ? FusionGroups(g, live: live, isOutput: isOutput, taken: owned) : FusionGroups()
         // Second liveness pass, over what the steps will read: a broadcast that every fused
         // consumer reads through is no longer needed.
         if fuse {
@@ -52,7 +59,9 @@ public enum Compiler {
             for i in stride(from: g.nodes.count - 1, through: 0, by: -1) where needed[i] && live[i] {
                 let reads: [Int]
                 if let m = norms.roots[i] { reads = [m.x] + (m.weight.map { [$0] } ?? []) + (m.bias.map { [$0] } ?? []) }
-                else if let (mm, _, operands) = gemms.roots[i] { reads = g.nodes[mm].inputs.map(\.id) + operands }
+                else if let (mm, _, operands, _) = gemms.roots[i] { reads = g.nodes[mm].inputs.map(\.id) + operands }
+                else if let t = tokens.roots[i] { reads = [t.x, g.nodes[t.conv].inputs[1].id] + t.operands }
+                else if let (conv, _, operands) = convs.roots[i] { reads = g.nodes[conv].inputs.map(\.id) + operands }
                 else if let (_, operands) = groups.programs[i] { reads = operands }
                 else if let red = groups.reductions[i] { reads = red.operands }
                 else { reads = g.nodes[i].inputs.map(\.id) }
@@ -64,7 +73,9 @@ public enum Compiler {
         var shapes: [[Int]] = []
         var bindings: [(String, Int)] = []
         var steps: [Plan.Step] = []
-        for (i, n) in g.nodes.enumerated() where live[i] && !groups.absorbed.contains(i) && !gemms.absorbed.contains(i) && !norms.absorbed.contains(i) {
+        for (i, n) in g.nodes.enumerated() where live[i] && !groups.absorbed.contains(i) && !gemms.absorbed.contains(i)
+                                                 && !norms.absorbed.contains(i) && !convs.absorbed.contains(i)
+                                                 && !tokens.absorbed.contains(i) {
             slotOf[i] = shapes.count
             shapes.append(n.shape)
             let origin = "%\(i) \(n.op.name)\(n.label.map { " " + $0 } ?? "")"
@@ -76,10 +87,19 @@ public enum Compiler {
                     let args = [m.x] + (m.weight.map { [$0] } ?? []) + (m.bias.map { [$0] } ?? [])
                     steps.append(Plan.Step(kernel: .layerNorm(axis: m.axis, eps: m.eps, weight: m.weight != nil, bias: m.bias != nil),
                                            args: args.map { slotOf[$0] }, out: slotOf[i], origin: origin))
-                } else if let (mm, addend, operands) = gemms.roots[i], case .matmul(let ta, let tb) = g.nodes[mm].op {
+                } else if let (mm, addend, operands, activation) = gemms.roots[i], case .matmul(let ta, let tb) = g.nodes[mm].op {
                     let ab = g.nodes[mm].inputs.map { slotOf[$0.id] }
-                    steps.append(Plan.Step(kernel: .matmulAccumulate(transposeA: ta, transposeB: tb, addend: addend),
+                    steps.append(Plan.Step(kernel: .matmulAccumulate(transposeA: ta, transposeB: tb, addend: addend,
+                                                                                 activation: activation),
                                            args: ab + operands.map { slotOf[$0] }, out: slotOf[i], origin: origin))
+                } else if let (x, conv, h, w, epilogue, operands) = tokens.roots[i], case .conv2d(let geo) = g.nodes[conv].op {
+                    let args = [x, g.nodes[conv].inputs[1].id] + operands
+                    steps.append(Plan.Step(kernel: .depthwiseTokens(geo, height: h, width: w, epilogue), args: args.map { slotOf[$0] },
+                                           out: slotOf[i], origin: origin))
+                } else if let (conv, epilogue, operands) = convs.roots[i], case .conv2d(let geo) = g.nodes[conv].op {
+                    let xw = g.nodes[conv].inputs.map { slotOf[$0.id] }
+                    steps.append(Plan.Step(kernel: .conv2dEpilogue(geo, epilogue), args: xw + operands.map { slotOf[$0] },
+                                           out: slotOf[i], origin: origin))
                 } else if let (program, operands) = groups.programs[i] {
                     steps.append(Plan.Step(kernel: .fused(program), args: operands.map { slotOf[$0] }, out: slotOf[i], origin: origin))
                 } else if let red = groups.reductions[i] {

@@ -26,8 +26,15 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
     /// addend + op(A)·op(B): args A, B, then the addend program's operands. The result is filled
     /// with the addend (broadcast), then the GEMM accumulates into it (beta = 1), so the add
     /// replaces the zeroing pass of a plain GEMM instead of taking a pass of its own.
-    case matmulAccumulate(transposeA: Bool, transposeB: Bool, addend: FusedProgram)
+    /// With an `activation` (an MLP's GELU), it runs in place over the result right after the GEMM.
+    case matmulAccumulate(transposeA: Bool, transposeB: Bool, addend: FusedProgram, activation: UnaryFn? = nil)
     case conv2d(ConvGeometry)
+    /// conv2d then a per-output-channel epilogue (folded BatchNorm / bias, a skip connection, an
+    /// activation); args x, w, then the epilogue's operands
+    case conv2dEpilogue(ConvGeometry, ChannelEpilogue)
+    /// depthwise conv2d on channels-last tokens [B, H·W, C] → [B, OH·OW, C] (the NCHW conv between
+    /// two transposes), then the epilogue; args x, w, then the epilogue's operands
+    case depthwiseTokens(ConvGeometry, height: Int, width: Int, ChannelEpilogue)
     case conv2dBackwardInput(ConvGeometry)
     case conv2dBackwardWeight(ConvGeometry)
     /// softmax(scale·q·kᵀ + bias)·v in query tiles; args q, k, v (, bias | relH, relW)
@@ -65,10 +72,12 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .gatherRows: return "gather_rows"
         case .scatterAddRows: return "scatter_add_rows"
         case .matmul(let a, let b): return "matmul\(a ? "ᵀ" : "")\(b ? "·ᵀ" : "")"
-        case .matmulAccumulate(let a, let b, let p):
+        case .matmulAccumulate(let a, let b, let p, let f):
             let terms = p.instrs.filter { if case .load = $0 { return true }; return false }.count
-            return "matmul\(a ? "ᵀ" : "")\(b ? "·ᵀ" : "") + \(terms) term\(terms == 1 ? "" : "s")"
+            return "matmul\(a ? "ᵀ" : "")\(b ? "·ᵀ" : "") + \(terms) term\(terms == 1 ? "" : "s")\(f.map { " → " + $0.name } ?? "")"
         case .conv2d(let g): return "conv2d(\(g))"
+        case .conv2dEpilogue(let g, let e): return "conv2d(\(g))·[\(e)]"
+        case .depthwiseTokens(let g, let h, let w, let e): return "depthwise_tokens(\(h)x\(w) \(g))·[\(e)]"
         case .conv2dBackwardInput(let g): return "conv2d_backward_input(\(g))"
         case .conv2dBackwardWeight(let g): return "conv2d_backward_weight(\(g))"
         case .attention(let scale): return "attention(scale \(scale))"
@@ -104,10 +113,14 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .gatherRows(let i): LayoutKernels.gatherRows(args[0], i, out)
         case .scatterAddRows(let i): LayoutKernels.scatterAddRows(args[0], i, out)
         case .matmul(let ta, let tb): Gemm.matmul(args[0], args[1], transA: ta, transB: tb, out)
-        case .matmulAccumulate(let ta, let tb, let p):
+        case .matmulAccumulate(let ta, let tb, let p, let f):
             FusedKernel.run(p, Array(args.dropFirst(2)), out)
             Gemm.matmul(args[0], args[1], transA: ta, transB: tb, out, accumulate: true)
+            if let f { UnaryKernels.apply(f, out.ptr, out.ptr, count: out.count) }
         case .conv2d(let g): ConvKernels.forward(args[0], args[1], g, out)
+        case .conv2dEpilogue(let g, let e): ConvKernels.forward(args[0], args[1], g, out, epilogue: e, operands: Array(args.dropFirst(2)))
+        case .depthwiseTokens(let g, let h, let w, let e):
+            DepthwiseTokens.forward(args[0], args[1], g, height: h, width: w, out, epilogue: e, operands: Array(args.dropFirst(2)))
         case .conv2dBackwardInput(let g): ConvKernels.backwardInput(args[0], args[1], g, out)
         case .conv2dBackwardWeight(let g): ConvKernels.backwardWeight(args[0], args[1], g, out)
         case .layerNorm(let axis, let eps, let w, let b):

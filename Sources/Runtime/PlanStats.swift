@@ -9,7 +9,7 @@ extension Plan {
         let s = steps[i]
         let out = Double(ShapeMath.count(slotShapes[s.out]))
         switch s.kernel {
-        case .matmul(let ta, _), .matmulAccumulate(let ta, _, _):
+        case .matmul(let ta, _), .matmulAccumulate(let ta, _, _, _):
             let a = slotShapes[s.args[0]]
             return 2 * out * Double(ta ? a[a.count - 2] : a[a.count - 1])
         case .attention:
@@ -17,7 +17,7 @@ extension Plan {
             let q = slotShapes[s.args[0]], k = slotShapes[s.args[1]]
             return 2 * Double(ShapeMath.count(Array(q.dropLast()))) * Double(k[k.count - 2])
                 * Double(q[q.count - 1] + slotShapes[s.args[2]].last!)
-        case .conv2d:
+        case .conv2d, .conv2dEpilogue, .depthwiseTokens:
             let w = slotShapes[s.args[1]]
             return 2 * out * Double(w[1] * w[2] * w[3])
         case .conv2dBackwardInput:

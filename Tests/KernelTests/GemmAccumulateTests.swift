@@ -42,6 +42,29 @@ final class GemmAccumulateTests: XCTestCase {
         XCTAssertFalse(plan.steps.contains { if case .matmul = $0.kernel { return true }; return false })
     }
 
+    /// linear → GELU: the activation joins the step (small and large products, a batched
+    /// product); a sum read twice keeps its own GELU step.
+    func testActivationJoinsTheStep() throws {
+        for (xs, n) in [([2, 5, 8], 12), ([2, 9000, 8], 64)] {
+            let x = rng.tensor(xs), w = rng.tensor([n, 8]), b = rng.tensor([n])
+            let g = Graph()
+            g.output("y", try g.gelu(g.linear(g.input("x", x.shape), g.input("w", w.shape), g.input("b", b.shape))))
+            try check(g, ["x": x, "w": w, "b": b], steps: 1)
+            let (_, plan) = try run(g, fuse: true, ["x": x, "w": w, "b": b])
+            XCTAssertEqual(plan.steps.map { "\($0.kernel)" }.filter { $0.hasPrefix("matmul") }, ["matmul·ᵀ + 1 term → geluErf"])
+        }
+        let a = rng.tensor([3, 4, 6]), c = rng.tensor([3, 6, 5]), r = rng.tensor([3, 4, 5])
+        let g = Graph()
+        let s = try g.add(g.matmul(g.input("a", a.shape), g.input("c", c.shape)), g.input("r", r.shape))
+        g.output("y", try g.relu(s))
+        try check(g, ["a": a, "c": c, "r": r], steps: 1)
+        let h = Graph()
+        let s2 = try h.add(h.matmul(h.input("a", a.shape), h.input("c", c.shape)), h.input("r", r.shape))
+        h.output("y", try h.add(h.relu(s2), s2))
+        let (_, plan) = try run(h, fuse: true, ["a": a, "c": c, "r": r])
+        XCTAssertFalse(plan.steps.contains { "\($0.kernel)".contains("→") }, "\(plan)")
+    }
+
     /// Broadcast batch (one B for a stack of A), a transposed A, and a full-shape addend.
     func testBatchedAndTransposedProducts() throws {
         let a = rng.tensor([3, 4, 6]), b = rng.tensor([3, 4, 5]), c = rng.tensor([3, 6, 5]), w = rng.tensor([5, 7]), r = rng.tensor([1, 7])

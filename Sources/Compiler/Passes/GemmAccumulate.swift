@@ -15,7 +15,10 @@ import Primitives
 /// tree: it descends through `add` operands of the root's shape that feed nothing else and are
 /// not graph outputs. When one leaf is a matmul of the root's shape with that same single use,
 /// the root becomes `matmulAccumulate(A, B; addend = Σ other leaves)` (each leaf broadcast by
-/// strides), and the tree's inner adds and the matmul get no step of their own. Roots and
+/// strides), and the tree's inner adds and the matmul get no step of their own. When the sum
+/// feeds exactly one unary op (an MLP's GELU) and is not a graph output, that op joins as the
+/// step's activation, run in place right after the GEMM (the group's root is then the unary op;
+/// its separate pass and buffer disappear). Roots and
 /// members are then off limits to elementwise fusion, which runs next.
 ///
 /// ```
@@ -25,7 +28,7 @@ import Primitives
 /// ```
 struct GemmAccumulateGroups {
     /// root node id → (matmul node id, addend program, its operands as node ids)
-    var roots: [Int: (matmul: Int, addend: FusedProgram, operands: [Int])] = [:]
+    var roots: [Int: (matmul: Int, addend: FusedProgram, operands: [Int], activation: UnaryFn?)] = [:]
     /// nodes computed inside some root's step (the matmul and inner adds)
     var absorbed = Set<Int>()
     /// every node a group owns (roots and absorbed), for the elementwise fusion to leave alone
@@ -36,7 +39,8 @@ struct GemmAccumulateGroups {
     /// `taken`: nodes another fusion already owns.
     init(_ g: Graph, live: [Bool], isOutput: Set<Int>, taken: Set<Int> = []) {
         var consumers = [Int](repeating: 0, count: g.nodes.count)
-        for (i, n) in g.nodes.enumerated() where live[i] { for v in n.inputs { consumers[v.id] += 1 } }
+        var consumer = [Int](repeating: -1, count: g.nodes.count)   // the last one
+        for (i, n) in g.nodes.enumerated() where live[i] { for v in n.inputs { consumers[v.id] += 1; consumer[v.id] = i } }
         func isAdd(_ id: Int) -> Bool { if case .binary(.add) = g.nodes[id].op { return true }; return false }
         for i in stride(from: g.nodes.count - 1, through: 0, by: -1) where live[i] && !absorbed.contains(i) && !taken.contains(i) && isAdd(i) {
             let shape = g.nodes[i].shape
@@ -66,7 +70,13 @@ struct GemmAccumulateGroups {
                 if sum >= 0 { instrs.append(.binary(.add, sum, instrs.count - 1)) }
                 sum = instrs.count - 1
             }
-            roots[i] = (mm, FusedProgram(instrs), operands)
+            var root = i, activation: UnaryFn? = nil
+            if consumers[i] == 1, !isOutput.contains(i), !taken.contains(consumer[i]), case .unary(let f) = g.nodes[consumer[i]].op,
+               g.nodes[consumer[i]].shape == shape {
+                root = consumer[i]; activation = f
+                absorbed.insert(i)
+            }
+            roots[root] = (mm, FusedProgram(instrs), operands, activation)
             absorbed.insert(mm)
             absorbed.formUnion(inner)
         }

@@ -17,9 +17,26 @@ public enum ConvKernels {
 
     static func isDepthwise(x: [Int], g: ConvGeometry) -> Bool { g.groups > 1 && g.groups == x[1] }
 
-    /// y = conv(x, w)
-    public static func forward(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: Tensor) {
-        if isDepthwise(x: x.shape, g: g) { Depthwise.forward(x, w, g, y); return }
+    /// y = conv(x, w), then `epilogue` (its per-channel operands in `operands`) when given: on
+    /// each channel plane right after it is computed (depthwise), or in one pass over the GEMM
+    /// result. (Column tiles on one core each with OpenBLAS single-threaded, and column panels
+    /// of ~4 MiB each followed by its epilogue while in cache, measured no faster on the 2-core
+    /// machine: samdg-bench conv+bn+gelu.)
+    public static func forward(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: Tensor,
+                               epilogue: ChannelEpilogue? = nil, operands: [Tensor] = []) {
+        if isDepthwise(x: x.shape, g: g) {
+            if let epilogue {
+                let k = epilogue.coefficients(operands, channels: y.shape[1])
+                let plane = y.shape[2] * y.shape[3]
+                let res = epilogue.residual.map { UnsafePointer(operands[$0].ptr) }
+                Depthwise.forward(x, w, g, y) { o, p in
+                    epilogue.apply(p, plane, o: k.o[o], s: k.s[o], t: k.t[o], r: res.map { $0 + (p - y.ptr) })
+                }
+            } else {
+                Depthwise.forward(x, w, g, y)
+            }
+            return
+        }
         let d = dims(x: x.shape, w: w.shape, y: y.shape, g: g)
         let og = w.shape[0] / g.groups, kk = d.c * d.kh * d.kw, plane = d.oh * d.ow
         withColumns(!isPointwise(d), kk * plane) { col in
@@ -34,6 +51,7 @@ public enum ConvKernels {
                 }
             }
         }
+        epilogue?.apply(y, operands: operands)
     }
 
     /// dx = convᵀ(dy, w) with dx of shape `dx.shape`
