@@ -84,6 +84,31 @@ final class ConvEpilogueTests: XCTestCase {
         }
     }
 
+    /// ResNet's downsampling block: relu(bn(conv(h)) + bn(conv_ds(x))): both chains reach the
+    /// skip add; one takes it as its residual, the other ends before it.
+    func testTwoConvChainsJoinedByASkipConnection() throws {
+        let x = rng.tensor([2, 4, 6, 6]), w1 = rng.tensor([8, 4, 3, 3]), w2 = rng.tensor([8, 4, 1, 1])
+        let g = Graph()
+        let xv = g.input("x", x.shape)
+        func bn(_ v: Value, _ k: String) throws -> Value {
+            try g.batchNormEval(v, weight: g.input(k + "g", [8]), bias: g.input(k + "b", [8]),
+                                runningMean: g.input(k + "m", [8]), runningVar: g.input(k + "v", [8]))
+        }
+        let main = try bn(g.conv2d(xv, g.input("w1", w1.shape), nil, ConvGeometry(padding: 1)), "a")
+        let skip = try bn(g.conv2d(xv, g.input("w2", w2.shape)), "d")
+        g.output("y", try g.relu(g.add(main, skip)))
+        var bind = ["x": x, "w1": w1, "w2": w2]
+        for k in ["a", "d"] {
+            bind[k + "g"] = rng.tensor([8], 0.5, 2); bind[k + "b"] = rng.tensor([8])
+            bind[k + "m"] = rng.tensor([8], -0.5, 0.5); bind[k + "v"] = rng.tensor([8], 0.1, 2)
+        }
+        let (fused, fp) = try run(g, fuse: true, bind)
+        let (plain, _) = try run(g, fuse: false, bind)
+        XCTAssertLessThan(relativeL2(fused.scalars, plain.scalars), 1e-5)
+        XCTAssertEqual(Set(epilogues(fp)), ["conv2d(s1x1 p0x0 d1x1 g1)·[sub·mul·mul·add·residual·relu]",
+                                            "conv2d(s1x1 p1x1 d1x1 g1)·[sub·mul·mul·add]"], "\(fp)")
+    }
+
     /// A bias (reshaped [1, C, 1, 1]), a scalar, a reversed add and a division fold; an op after
     /// the activation and a non-channel operand stay outside. A mean far from zero against the
     /// spread is subtracted before scaling, as the unfused ops do, so no precision is lost.

@@ -48,7 +48,9 @@ struct ConvEpilogueGroups {
             var inner: [Int] = []
             while activation == nil, consumers[cur].count == 1, !isOutput.contains(cur) {
                 let u = consumers[cur][0], n = g.nodes[u]
-                guard !taken.contains(u), n.shape == shape else { break }
+                // not owned by another fusion, nor by another chain of this one (two convs joined
+                // by a skip connection both reach the add: the one walked first takes it)
+                guard !taken.contains(u), !absorbed.contains(u), roots[u] == nil, n.shape == shape else { break }
                 if case .unary(let f) = n.op {
                     activation = f
                 } else if case .binary(let f) = n.op, ChannelEpilogue.foldable(f) {
