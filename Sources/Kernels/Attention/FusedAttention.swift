@@ -86,77 +86,79 @@ public enum AttentionKernel {
     /// registers (`AttentionMicro`).
     static func forwardMicro(_ g: Geometry, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                              bias: Bias, out: UnsafeMutablePointer<Float>) {
-        let (n, m, d, dv) = (g.n, g.m, g.d, g.dv)
+        let (m, d, dv) = (g.m, g.d, g.dv)
         let packedPer = AttentionMicro.packedCount(m: m, d: d)
         let packed = UnsafeMutablePointer<Float>.allocate(capacity: packedPer * g.batch)
         defer { packed.deallocate() }
         Parallel.forTasks(g.batch) { b, _ in
             AttentionMicro.packKeys(k + b * m * d, m: m, d: d, scale: g.scale * log2e, into: packed + b * packedPer)
         }
-        let rows = tileRows(n: n, m: m)
         let kb = min((max(keyBlock, 1) + 15) / 16 * 16, (m + 15) / 16 * 16)    // whole panels
+        tiles(g, keyBlock: kb, spare: max(kb, dv), bias: bias, out: out, lds: { _ in kb },
+              scores: { t, s, spare in
+                  AttentionMicro.scores(q: q + t.row0 * d, ldq: d, rows: t.rows, d: d, packed: packed + t.item * packedPer + t.j0 * d,
+                                        panels: (t.mb + 15) / 16, s: s, lds: kb, rowScratch: spare)
+              },
+              values: { t, s, o, spare in
+                  AttentionMicro.values(p: s, ldp: kb, rows: t.rows, keys: t.mb, v: v + (t.item * m + t.j0) * dv, dv: dv,
+                                        o: o, first: t.j0 == 0, rowScratch: spare)
+              })
+    }
+
+    /// The general path: both products through single-threaded sgemm per query tile.
+    static func forwardBLAS(_ g: Geometry, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                            bias: Bias, out: UnsafeMutablePointer<Float>) {
+        let (m, d, dv) = (g.m, g.d, g.dv)
+        tiles(g, keyBlock: max(1, min(m, keyBlock)), spare: 0, bias: bias, out: out, lds: { $0 },
+              scores: { t, s, _ in
+                  Gemm.sgemm(transA: false, transB: true, m: t.rows, n: t.mb, k: d, alpha: g.scale * log2e, a: q + t.row0 * d, lda: d,
+                             b: k + (t.item * m + t.j0) * d, ldb: d, c: s, ldc: t.mb)
+              },
+              values: { t, s, o, _ in
+                  Gemm.sgemm(transA: false, transB: false, m: t.rows, n: dv, k: t.mb, a: s, lda: t.mb,
+                             b: v + (t.item * m + t.j0) * dv, ldb: dv, beta: t.j0 == 0 ? 0 : 1, c: o, ldc: dv)
+              })
+    }
+
+    /// One key block of one query tile: batch item, first query row (in the flattened [B·N]
+    /// rows), row count, first key and key count.
+    struct Block { let item, row0, rows, j0, mb: Int }
+
+    /// The online-softmax driver both paths share. Tasks are (batch item, tile of `tileRows`
+    /// queries); per key block of `kb`, `scores` writes the logits S (row stride `lds(mb)`), the
+    /// softmax step runs per row (`softmaxRow`), and `values` accumulates P·v into the tile's O.
+    /// Per worker scratch: S [rows, kb], a bias row [kb + 16], `spare` floats for the products,
+    /// and the running max and sum [rows].
+    static func tiles(_ g: Geometry, keyBlock kb: Int, spare: Int, bias: Bias, out: UnsafeMutablePointer<Float>,
+                      lds: (Int) -> Int,
+                      scores: (Block, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
+                      values: (Block, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+        let (n, m, dv) = (g.n, g.m, g.dv)
+        let rows = tileRows(n: n, m: m)
         let tilesPerItem = (n + rows - 1) / rows
         let tasks = g.batch * tilesPerItem
         let workers = max(1, min(Parallel.threads, tasks))
-        // per worker: scores [rows, kb], one bias row [kb + 16], a spare row [max(kb, dv)], running max and sum [rows]
-        let per = (rows * kb + kb + 16 + max(kb, dv) + 2 * rows + 15) & ~15
+        let per = (rows * kb + kb + 16 + spare + 2 * rows + 15) & ~15
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: per * workers)
         defer { scratch.deallocate() }
         Parallel.forTasks(tasks) { task, worker in
             let b = task / tilesPerItem, t0 = (task % tilesPerItem) * rows, tr = min(rows, n - t0)
-            let s = scratch + worker * per, brow = s + rows * kb, spare = brow + kb + 16
-            let rmax = spare + max(kb, dv), rsum = rmax + rows
+            let s = scratch + worker * per, brow = s + rows * kb, extra = brow + kb + 16
+            let rmax = extra + spare, rsum = rmax + rows
             let row0 = b * n + t0
             let o = out + row0 * dv
             rmax.update(repeating: -.infinity, count: tr)
             rsum.update(repeating: 0, count: tr)
             var j0 = 0
             while j0 < m {
-                let mb = min(kb, m - j0)
-                AttentionMicro.scores(q: q + row0 * d, ldq: d, rows: tr, d: d, packed: packed + b * packedPer + j0 * d,
-                                      panels: (mb + 15) / 16, s: s, lds: kb, rowScratch: spare)
+                let mb = min(kb, m - j0), ld = lds(mb)
+                let block = Block(item: b, row0: row0, rows: tr, j0: j0, mb: mb)
+                scores(block, s, extra)
                 for i in 0..<tr {
-                    softmaxRow(g, s + i * kb, keys: j0..<(j0 + mb), row: row0 + i, bias: bias, brow: brow,
+                    softmaxRow(g, s + i * ld, keys: j0..<(j0 + mb), row: row0 + i, bias: bias, brow: brow,
                                rmax: &rmax[i], rsum: &rsum[i], o: o + i * dv)
                 }
-                AttentionMicro.values(p: s, ldp: kb, rows: tr, keys: mb, v: v + (b * m + j0) * dv, dv: dv,
-                                      o: o, first: j0 == 0, rowScratch: spare)
-                j0 += mb
-            }
-            normalise(o, rows: tr, dv: dv, sums: rsum)
-        }
-    }
-
-    /// The general path: both products through single-threaded sgemm per query tile.
-    static func forwardBLAS(_ g: Geometry, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                            bias: Bias, out: UnsafeMutablePointer<Float>) {
-        let (n, m, d, dv) = (g.n, g.m, g.d, g.dv)
-        let rows = tileRows(n: n, m: m), kb = max(1, min(m, keyBlock))
-        let tilesPerItem = (n + rows - 1) / rows
-        let tasks = g.batch * tilesPerItem
-        let workers = max(1, min(Parallel.threads, tasks))
-        // per worker: scores [rows, kb], one bias row [kb + 16], running max and sum [rows] each
-        let per = (rows * kb + kb + 16 + 2 * rows + 15) & ~15
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: per * workers)
-        defer { scratch.deallocate() }
-        Parallel.forTasks(tasks) { task, worker in
-            let b = task / tilesPerItem, t0 = (task % tilesPerItem) * rows, tr = min(rows, n - t0)
-            let s = scratch + worker * per, brow = s + rows * kb, rmax = brow + kb + 16, rsum = rmax + rows
-            let row0 = b * n + t0   // first query row of the tile in the flattened [B·N] rows
-            let o = out + row0 * dv
-            rmax.update(repeating: -.infinity, count: tr)
-            rsum.update(repeating: 0, count: tr)
-            var j0 = 0
-            while j0 < m {
-                let mb = min(kb, m - j0)
-                Gemm.sgemm(transA: false, transB: true, m: tr, n: mb, k: d, alpha: g.scale * log2e, a: q + row0 * d, lda: d,
-                           b: k + (b * m + j0) * d, ldb: d, c: s, ldc: mb)
-                for i in 0..<tr {
-                    softmaxRow(g, s + i * mb, keys: j0..<(j0 + mb), row: row0 + i, bias: bias, brow: brow,
-                               rmax: &rmax[i], rsum: &rsum[i], o: o + i * dv)
-                }
-                Gemm.sgemm(transA: false, transB: false, m: tr, n: dv, k: mb, a: s, lda: mb,
-                           b: v + (b * m + j0) * dv, ldb: dv, beta: j0 == 0 ? 0 : 1, c: o, ldc: dv)
+                values(block, s, o, extra)
                 j0 += mb
             }
             normalise(o, rows: tr, dv: dv, sums: rsum)
