@@ -88,6 +88,21 @@ enum AttentionMicro {
         store16(a4, s[4]); store16(a5, s[5]); store16(a6, s[6]); store16(a7, s[7])
     }
 
+    /// The `count` row pointers of a microkernel call starting at row `r0` of a `rows`-row tile:
+    /// reads clamp to the last row, writes past it go to `scratch` (so the kernels never branch
+    /// on the row count); writes start at `column`.
+    @inline(__always)
+    static func rowPointers(_ count: Int, from r0: Int, rows: Int,
+                            read: UnsafePointer<Float>, ldRead: Int, into readRows: UnsafeMutablePointer<UnsafePointer<Float>>,
+                            write: UnsafeMutablePointer<Float>, ldWrite: Int, scratch: UnsafeMutablePointer<Float>, column: Int,
+                            into writeRows: UnsafeMutablePointer<UnsafeMutablePointer<Float>>) {
+        for i in 0..<count {
+            let r = r0 + i
+            readRows[i] = read + min(r, rows - 1) * ldRead
+            writeRows[i] = (r < rows ? write + r * ldWrite : scratch) + column
+        }
+    }
+
     /// S tile [rows, panels·16] (row stride `lds`) = q rows [rows, d] (stride `ldq`) · K̂ panels.
     /// `rowScratch` is one spare row of `lds` floats that absorbs the stores of padding rows.
     static func scores(q: UnsafePointer<Float>, ldq: Int, rows: Int, d: Int, packed: UnsafePointer<Float>, panels: Int,
@@ -100,11 +115,8 @@ enum AttentionMicro {
                     let two = p + 1 < panels
                     var r0 = 0
                     while r0 < rows {
-                        for i in 0..<8 {
-                            let r = r0 + i
-                            qb[i] = q + min(r, rows - 1) * ldq
-                            sb[i] = (r < rows ? s + r * lds : rowScratch) + p * panel
-                        }
+                        rowPointers(8, from: r0, rows: rows, read: q, ldRead: ldq, into: qb,
+                                    write: s, ldWrite: lds, scratch: rowScratch, column: p * panel, into: sb)
                         let k0 = packed + p * d * panel
                         if two { scores8x32(qb, d: d, k0, k0 + d * panel, sb) } else { scores8x16(qb, d: d, k0, sb) }
                         r0 += 8
@@ -210,11 +222,8 @@ enum AttentionMicro {
                 while r0 < rows {
                     var col = 0
                     while col < dv {
-                        for i in 0..<6 {
-                            let r = r0 + i
-                            pb[i] = p + min(r, rows - 1) * ldp
-                            ob[i] = (r < rows ? o + r * dv : rowScratch) + col
-                        }
+                        rowPointers(6, from: r0, rows: rows, read: p, ldRead: ldp, into: pb,
+                                    write: o, ldWrite: dv, scratch: rowScratch, column: col, into: ob)
                         if col + 64 <= dv {
                             values6x64(pb, keys: keys, v + col, ldv: dv, ob, first: first)
                             col += 64

@@ -39,17 +39,10 @@ public enum ConvKernels {
         }
         let d = dims(x: x.shape, w: w.shape, y: y.shape, g: g)
         let og = w.shape[0] / g.groups, kk = d.c * d.kh * d.kw, plane = d.oh * d.ow
-        withColumns(!isPointwise(d), kk * plane) { col in
-            for n in 0..<x.shape[0] {
-                for gi in 0..<g.groups {
-                    let xg = x.ptr + (n * x.shape[1] + gi * d.c) * d.h * d.w
-                    let src: UnsafePointer<Float>
-                    if let col { im2col(xg, d, col); src = UnsafePointer(col) } else { src = UnsafePointer(xg) }
-                    Gemm.sgemm(transA: false, transB: false, m: og, n: plane, k: kk,
-                               a: w.ptr + gi * og * kk, lda: kk, b: src, ldb: plane,
-                               c: y.ptr + (n * y.shape[1] + gi * og) * plane, ldc: plane)
-                }
-            }
+        eachColumnMatrix(x, d, groups: g.groups) { n, gi, src in
+            Gemm.sgemm(transA: false, transB: false, m: og, n: plane, k: kk,
+                       a: w.ptr + gi * og * kk, lda: kk, b: src, ldb: plane,
+                       c: y.ptr + (n * y.shape[1] + gi * og) * plane, ldc: plane)
         }
         epilogue?.apply(y, operands: operands)
     }
@@ -82,23 +75,31 @@ public enum ConvKernels {
         if isDepthwise(x: x.shape, g: g) { Depthwise.backwardWeight(x, dy, g, dw); return }
         let d = dims(x: x.shape, w: dw.shape, y: dy.shape, g: g)
         let og = dw.shape[0] / g.groups, kk = d.c * d.kh * d.kw, plane = d.oh * d.ow
-        withColumns(!isPointwise(d), kk * plane) { col in
-            for n in 0..<x.shape[0] {
-                for gi in 0..<g.groups {
-                    let xg = x.ptr + (n * x.shape[1] + gi * d.c) * d.h * d.w
-                    let src: UnsafePointer<Float>
-                    if let col { im2col(xg, d, col); src = UnsafePointer(col) } else { src = UnsafePointer(xg) }
-                    Gemm.sgemm(transA: false, transB: true, m: og, n: kk, k: plane,
-                               a: dy.ptr + (n * dy.shape[1] + gi * og) * plane, lda: plane, b: src, ldb: plane,
-                               beta: n == 0 ? 0 : 1, c: dw.ptr + gi * og * kk, ldc: kk)
-                }
-            }
+        eachColumnMatrix(x, d, groups: g.groups) { n, gi, src in
+            Gemm.sgemm(transA: false, transB: true, m: og, n: kk, k: plane,
+                       a: dy.ptr + (n * dy.shape[1] + gi * og) * plane, lda: plane, b: src, ldb: plane,
+                       beta: n == 0 ? 0 : 1, c: dw.ptr + gi * og * kk, ldc: kk)
         }
     }
 
     /// im2col, as a plain permutation when the geometry allows (`Im2col.isPatchify`).
     static func im2col(_ x: UnsafePointer<Float>, _ d: Im2col.Dims, _ col: UnsafeMutablePointer<Float>) {
         if Im2col.isPatchify(d) { Im2col.spaceToDepth(x, d, col) } else { Im2col.im2col(x, d, col) }
+    }
+
+    /// Calls `body(n, group, columns)` for every image and group in order, with the group's column
+    /// matrix [c·kh·kw, oh·ow]: im2col into one pooled buffer, or the input itself for a
+    /// pointwise conv.
+    static func eachColumnMatrix(_ x: Tensor, _ d: Im2col.Dims, groups: Int,
+                                 _ body: (_ n: Int, _ group: Int, _ columns: UnsafePointer<Float>) -> Void) {
+        withColumns(!isPointwise(d), d.c * d.kh * d.kw * d.oh * d.ow) { col in
+            for n in 0..<x.shape[0] {
+                for gi in 0..<groups {
+                    let xg = x.ptr + (n * x.shape[1] + gi * d.c) * d.h * d.w
+                    if let col { im2col(xg, d, col); body(n, gi, UnsafePointer(col)) } else { body(n, gi, UnsafePointer(xg)) }
+                }
+            }
+        }
     }
 
     /// Runs `body` with a column buffer of `count` floats from the scratch pool, or nil.
