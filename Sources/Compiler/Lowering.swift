@@ -43,14 +43,15 @@ public enum Compiler {
             for v in g.nodes[i].inputs { live[v.id] = true }
         }
         let isOutput = Set(g.outputs.map(\.value.id))
-        let norms = fuse ? LayerNormGroups(g, live: live, isOutput: isOutput) : LayerNormGroups()
-        let gemms = fuse ? GemmAccumulateGroups(g, live: live, isOutput: isOutput, taken: norms.taken) : GemmAccumulateGroups()
-        let convs = fuse ? ConvEpilogueGroups(g, live: live, isOutput: isOutput, taken: gemms.taken.union(norms.taken))
+        let fused = { (name: String) in fuse && !disabledFusions.contains(name) }
+        let norms = fused("layer-norm") ? LayerNormGroups(g, live: live, isOutput: isOutput) : LayerNormGroups()
+        let gemms = fused("gemm-accumulate") ? GemmAccumulateGroups(g, live: live, isOutput: isOutput, taken: norms.taken) : GemmAccumulateGroups()
+        let convs = fused("conv-epilogue") ? ConvEpilogueGroups(g, live: live, isOutput: isOutput, taken: gemms.taken.union(norms.taken))
                          : ConvEpilogueGroups()
-        let tokens = fuse ? TokenDepthwiseGroups(g, live: live, isOutput: isOutput, convs: convs, taken: gemms.taken.union(norms.taken))
+        let tokens = fused("token-depthwise") ? TokenDepthwiseGroups(g, live: live, isOutput: isOutput, convs: convs, taken: gemms.taken.union(norms.taken))
                           : TokenDepthwiseGroups()
         let owned = gemms.taken.union(norms.taken).union(convs.taken).union(tokens.taken)
-        let groups = fuse ? FusionGroups(g, live: live, isOutput: isOutput, taken: owned) : FusionGroups()
+        let groups = fused("elementwise") ? FusionGroups(g, live: live, isOutput: isOutput, taken: owned) : FusionGroups()
         // Second liveness pass, over what the steps will read: a broadcast that every fused
         // consumer reads through is no longer needed.
         if fuse {
@@ -143,11 +144,17 @@ public enum Compiler {
     /// `dir/<input graph hash>.<k>-<pass name>.txt` (`.0-input.txt` before the first), to diff.
     static let dumpDirectory = ProcessInfo.processInfo.environment["SAMDG_DUMP_PASSES"]
 
+    /// `SAMDG_SKIP_FUSION=name,…`: graph passes (`cse`, `attention-fusion`, …) and lowering groups
+    /// (`layer-norm`, `gemm-accumulate`, `conv-epilogue`, `token-depthwise`, `elementwise`) to leave
+    /// out of fused plans, to bisect a difference between fused and unfused results.
+    static let disabledFusions = Set((ProcessInfo.processInfo.environment["SAMDG_SKIP_FUSION"] ?? "")
+        .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+
     static func runPasses(_ input: Graph) throws -> Graph {
         var g = input
         let prefix = dumpDirectory.map { "\($0)/\(input.structuralHash)." }
         if let prefix { try AtomicFile.write(Data(g.text.utf8), to: prefix + "0-input.txt") }
-        for (k, pass) in graphPasses.enumerated() {
+        for (k, pass) in graphPasses.enumerated() where !disabledFusions.contains(pass.name) {
             g = try pass.run(g)
             if let prefix { try AtomicFile.write(Data(g.text.utf8), to: prefix + "\(k + 1)-\(pass.name).txt") }
         }

@@ -11,9 +11,9 @@ enum ModelCases {
         switch c.name {
         case _ where c.op == "pth": return try PthCases.evaluate(c)
         case "sam_small":
-            return try sam(c, weights: c.path("weights")) { mb, x, b in try mb.sam(image: x, boxes: b, .small) }
+            return try sam(c, weights: c.path("weights"), config: .small) { mb, x, b in try mb.sam(image: x, boxes: b, .small) }
         case "lite_medsam":
-            return try sam(c, weights: Weights.liteMedSAM()) { mb, x, b in try mb.liteMedSAM(image: x, boxes: b, LiteMedSAMConfig()) }
+            return try sam(c, weights: Weights.liteMedSAM(), config: LiteMedSAMConfig().sam) { mb, x, b in try mb.liteMedSAM(image: x, boxes: b, LiteMedSAMConfig()) }
         case "deeplabv3_resnet50": return try deepLab(c, config: .resnet50OS8)
         default: return nil
         }
@@ -76,7 +76,7 @@ enum ModelCases {
     }
 
     /// SAM-family case: image [1,3,S,S], boxes [B,4], target [B,1,S,S].
-    static func sam(_ c: GoldenCase, weights: String,
+    static func sam(_ c: GoldenCase, weights: String, config: SAMConfig,
                     build: (ModelBuilder, Value, Value) throws -> SAMValues) throws -> [Comparison] {
         let inputs = try c.loadInputs()
         guard let image = inputs["image"], let boxes = inputs["boxes"], let target = inputs["target"] else {
@@ -109,6 +109,8 @@ enum ModelCases {
             comps.append(compare(o, got, try c.load(p), tol: c.tol))
         }
         comps += try fusionParity(out, try Session(g, loss: "loss", wrt: decoderParams, fuse: false).run(bind))
+        comps += try decoderStageParity(embedding: out["image_embedding"]!, boxes: bind["boxes"]!, target: target,
+                                        stateDict: sd, config: config, place: weights)
         if let gradsFile = c.raw["decoder_grads"] as? String {
             var ref: [String: Tensor] = [:]
             for (k, t) in try PthReader.read(path: c.resolve(gradsFile)).stateDict() {
@@ -131,6 +133,33 @@ enum ModelCases {
             let tol = k.hasPrefix("grad.") ? fusionGradientTolerance : fusionTolerance
             guard let u = unfused[k] else { return Comparison("fused vs unfused: \(k) missing unfused", error: .infinity, tolerance: tol) }
             return compare("fused vs unfused: \(k)", fused[k]!, u, tol: tol)
+        }
+    }
+
+    /// The refine stage's graph as the pipeline runs it — the mask decoder trained on a cached image
+    /// embedding — fused against unfused, both fed the same embedding (outputs within
+    /// `fusionTolerance`, gradients within `fusionGradientTolerance`). This isolates the decoder's
+    /// own fusion (attention, GEMM epilogues, elementwise chains, forward and backward) from the
+    /// encoder's float32 reordering. It shows that the q/k-projection gradients of token→image
+    /// attention are sensitive to summation order inside the decoder too (sam_small: 2.4e-5).
+    static func decoderStageParity(embedding: Tensor, boxes: Tensor, target: Tensor, stateDict sd: [String: Tensor],
+                                   config: SAMConfig, place: String) throws -> [Comparison] {
+        let mb = ModelBuilder()
+        let g = mb.graph
+        let d = try mb.samDecode(embedding: g.input("image_embedding", embedding.shape), boxes: g.input("boxes", boxes.shape), config)
+        let (low, iou) = try mb.selectMasks(d.masks, d.iou, multimask: false)
+        let s = target.shape[2]
+        g.output("low_res_logits", low); g.output("iou", iou)
+        g.output("loss", try g.diceCELoss(try g.resize(low, height: s, width: s), g.input("target", target.shape)))
+        var bind = try StateDictBinding.bind(sd, to: mb.declared, allowExtra: true, place: place).merging(mb.constants) { a, _ in a }
+        bind["image_embedding"] = embedding; bind["boxes"] = boxes; bind["target"] = target
+        let params = mb.parameterNames(under: "mask_decoder.")
+        let fused = try Session(g, loss: "loss", wrt: params).run(bind)
+        let unfused = try Session(g, loss: "loss", wrt: params, fuse: false).run(bind)
+        return fused.keys.sorted().map { k in
+            let tol = k.hasPrefix("grad.") ? fusionGradientTolerance : fusionTolerance
+            guard let u = unfused[k] else { return Comparison("decoder stage fused vs unfused: \(k) missing", error: .infinity, tolerance: tol) }
+            return compare("decoder stage fused vs unfused: \(k)", fused[k]!, u, tol: tol)
         }
     }
 

@@ -141,18 +141,23 @@ public enum SoftmaxKernel {
                 let base = (t / inner) * n * inner + t % inner
                 if inner == 1 {
                     let yr = py + base, gr = pg + base, xr = px + base
+                    // Σ y·dy in double: dx = y ⊙ (dy − Σ y·dy) cancels, and for attention over
+                    // thousands of keys a float32 sum's error becomes a visible part of dx (and of
+                    // the q/k-projection gradients built on it).
                     var i = 0
-                    var acc = SIMD16<Float>(repeating: 0)
-                    while i + 16 <= n { acc += load16(yr + i) * load16(gr + i); i += 16 }
-                    var dot: Float = n >= 16 ? acc.sum() : 0   // (no 16-lane reduction of zeros for short rows)
-                    while i < n { dot += yr[i] * gr[i]; i += 1 }
+                    var acc = SIMD8<Double>(repeating: 0)
+                    while i + 8 <= n { acc += SIMD8<Double>(load8(yr + i)) * SIMD8<Double>(load8(gr + i)); i += 8 }
+                    var dd = acc.sum()
+                    while i < n { dd += Double(yr[i]) * Double(gr[i]); i += 1 }
+                    let dot = Float(dd)
                     i = 0
                     let dv = SIMD16<Float>(repeating: dot)
                     while i + 16 <= n { store16(load16(yr + i) * (load16(gr + i) - dv), xr + i); i += 16 }
                     while i < n { xr[i] = yr[i] * (gr[i] - dot); i += 1 }
                 } else {
-                    var dot: Float = 0
-                    for k in 0..<n { dot += py[base + k * inner] * pg[base + k * inner] }
+                    var dd: Double = 0
+                    for k in 0..<n { dd += Double(py[base + k * inner]) * Double(pg[base + k * inner]) }
+                    let dot = Float(dd)
                     for k in 0..<n { px[base + k * inner] = py[base + k * inner] * (pg[base + k * inner] - dot) }
                 }
             }
