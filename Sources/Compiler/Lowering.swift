@@ -34,16 +34,24 @@ public enum Compiler {
         return plan
     }
 
+    /// Compiles without consulting the plan cache, leaving out the fusions named in `skip` (as
+    /// `SAMDG_SKIP_FUSION` does): for benchmarks and tests that compare one fusion on and off.
+    public static func compileUncached(_ g0: Graph, fuse: Bool = true, skip: Set<String> = []) throws -> Plan {
+        try g0.verify()
+        return try lower(g0, fuse: fuse, skip: skip)
+    }
+
     /// Compiles without consulting the plan cache.
-    static func lower(_ g0: Graph, fuse: Bool) throws -> Plan {
-        let g = fuse ? try runPasses(g0) : g0
+    static func lower(_ g0: Graph, fuse: Bool, skip: Set<String> = []) throws -> Plan {
+        let skip = skip.union(disabledFusions)
+        let g = fuse ? try runPasses(g0, skip: skip) : g0
         var live = [Bool](repeating: false, count: g.nodes.count)
         for (_, v) in g.outputs { live[v.id] = true }
         for i in stride(from: g.nodes.count - 1, through: 0, by: -1) where live[i] {
             for v in g.nodes[i].inputs { live[v.id] = true }
         }
         let isOutput = Set(g.outputs.map(\.value.id))
-        let fused = { (name: String) in fuse && !disabledFusions.contains(name) }
+        let fused = { (name: String) in fuse && !skip.contains(name) }
         let norms = fused("layer-norm") ? LayerNormGroups(g, live: live, isOutput: isOutput) : LayerNormGroups()
         let gemms = fused("gemm-accumulate") ? GemmAccumulateGroups(g, live: live, isOutput: isOutput, taken: norms.taken) : GemmAccumulateGroups()
         let convs = fused("conv-epilogue") ? ConvEpilogueGroups(g, live: live, isOutput: isOutput, taken: gemms.taken.union(norms.taken))
@@ -113,6 +121,7 @@ public enum Compiler {
             }
         }
         let outputs = g.outputs.map { ($0.name, slotOf[$0.value.id]) }
+        if fused(ConvChainFusion.name) { steps = ConvChainFusion.apply(steps, shapes: shapes, outputs: Set(outputs.map(\.1))) }
         var plan = withReleases(Plan(slotShapes: shapes, bindings: bindings, outputs: outputs, steps: steps))
         if fuse {
             let scheduled = withReleases(Plan(slotShapes: shapes, bindings: bindings, outputs: outputs,
@@ -145,16 +154,17 @@ public enum Compiler {
     static let dumpDirectory = ProcessInfo.processInfo.environment["SAMDG_DUMP_PASSES"]
 
     /// `SAMDG_SKIP_FUSION=name,…`: graph passes (`cse`, `attention-fusion`, …) and lowering groups
-    /// (`layer-norm`, `gemm-accumulate`, `conv-epilogue`, `token-depthwise`, `elementwise`) to leave
+    /// (`layer-norm`, `gemm-accumulate`, `conv-epilogue`, `token-depthwise`, `elementwise`,
+    /// `conv-chain`) to leave
     /// out of fused plans, to bisect a difference between fused and unfused results.
     static let disabledFusions = Set((ProcessInfo.processInfo.environment["SAMDG_SKIP_FUSION"] ?? "")
         .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
 
-    static func runPasses(_ input: Graph) throws -> Graph {
+    static func runPasses(_ input: Graph, skip: Set<String> = disabledFusions) throws -> Graph {
         var g = input
         let prefix = dumpDirectory.map { "\($0)/\(input.structuralHash)." }
         if let prefix { try AtomicFile.write(Data(g.text.utf8), to: prefix + "0-input.txt") }
-        for (k, pass) in graphPasses.enumerated() where !disabledFusions.contains(pass.name) {
+        for (k, pass) in graphPasses.enumerated() where !skip.contains(pass.name) {
             g = try pass.run(g)
             if let prefix { try AtomicFile.write(Data(g.text.utf8), to: prefix + "\(k + 1)-\(pass.name).txt") }
         }

@@ -35,6 +35,9 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
     /// depthwise conv2d on channels-last tokens [B, H·W, C] → [B, OH·OW, C] (the NCHW conv between
     /// two transposes), then the epilogue; args x, w, then the epilogue's operands
     case depthwiseTokens(ConvGeometry, height: Int, width: Int, ChannelEpilogue)
+    /// 1×1 conv → depthwise conv → 1×1 conv, each with its epilogue, in row strips (`ConvChain`);
+    /// args x, w₁, w₂, w₃, then the three epilogues' operands
+    case convChain(ConvChain)
     case conv2dBackwardInput(ConvGeometry)
     case conv2dBackwardWeight(ConvGeometry)
     /// softmax(scale·q·kᵀ + bias)·v in query tiles; args q, k, v (, bias | relH, relW)
@@ -78,6 +81,7 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .conv2d(let g): return "conv2d(\(g))"
         case .conv2dEpilogue(let g, let e): return "conv2d(\(g))·[\(e)]"
         case .depthwiseTokens(let g, let h, let w, let e): return "depthwise_tokens(\(h)x\(w) \(g))·[\(e)]"
+        case .convChain(let c): return c.description
         case .conv2dBackwardInput(let g): return "conv2d_backward_input(\(g))"
         case .conv2dBackwardWeight(let g): return "conv2d_backward_weight(\(g))"
         case .attention(let scale): return "attention(scale \(scale))"
@@ -119,6 +123,7 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
             if let f { UnaryKernels.apply(f, out.ptr, out.ptr, count: out.count) }
         case .conv2d(let g): ConvKernels.forward(args[0], args[1], g, out)
         case .conv2dEpilogue(let g, let e): ConvKernels.forward(args[0], args[1], g, out, epilogue: e, operands: Array(args.dropFirst(2)))
+        case .convChain(let c): c.forward(args, out)
         case .depthwiseTokens(let g, let h, let w, let e):
             DepthwiseTokens.forward(args[0], args[1], g, height: h, width: w, out, epilogue: e, operands: Array(args.dropFirst(2)))
         case .conv2dBackwardInput(let g): ConvKernels.backwardInput(args[0], args[1], g, out)

@@ -20,6 +20,12 @@ extension Plan {
         case .conv2d, .conv2dEpilogue, .depthwiseTokens:
             let w = slotShapes[s.args[1]]
             return 2 * out * Double(w[1] * w[2] * w[3])
+        case .convChain:
+            // expand + depthwise + project, as the three unfused convolutions count them
+            let x = slotShapes[s.args[0]], w1 = slotShapes[s.args[1]], w2 = slotShapes[s.args[2]]
+            let y = slotShapes[s.out], plane = Double(y[0] * y[2] * y[3])
+            return 2 * Double(x[0] * x[2] * x[3]) * Double(w1[0] * w1[1]) + 2 * plane * Double(w2[0] * w2[2] * w2[3])
+                + 2 * out * Double(w1[0])
         case .conv2dBackwardInput:
             let w = slotShapes[s.args[1]]
             return 2 * Double(ShapeMath.count(slotShapes[s.args[0]])) * Double(w[1] * w[2] * w[3])

@@ -7,6 +7,7 @@
 //   relu/add SIMD elementwise kernels through the engine vs a plain memory copy of the same bytes
 //   conv+bn+gelu  1×1 conv 64→256 on 256² with eval BatchNorm and GELU (TinyViT's MBConv expand):
 //            the folded plan vs the unfused plan vs raw cblas_sgemm of the conv alone
+//   mbconv   TinyViT's first-stage MBConv block on 256² as one conv-chain step vs three folded convs
 //
 // Usage: samdg-bench [--threads N] [--json PATH]
 import CBLAS
@@ -14,6 +15,7 @@ import Compiler
 import Foundation
 import Graph
 import Kernels
+import Primitives
 import Runtime
 import Tensor
 
@@ -143,6 +145,36 @@ do {
     print(pad("conv+bn+gelu folded", 24) + String(format: "%7.1f GF/s   %7.1f GF/s   %5.1f%%  (vs sgemm alone)", gf, gr, 100 * gf / gr))
     print(pad("conv+bn+gelu unfused", 24) + String(format: "%7.1f GF/s   %7.1f GF/s   %5.1f%%  (folded / unfused: %.2f×)", gp, gr, 100 * gp / gr, gf / gp))
     results.append(["workload": "conv1x1_bn_gelu", "engine_gflops": gf, "unfused_gflops": gp, "sgemm_gflops": gr, "ratio": gf / gr])
+}
+
+do {
+    // TinyViT's first-stage MBConv in LiteMedSAM: 1×1 64→256 · BN · GELU → depthwise 3×3 · BN · GELU
+    // → 1×1 256→64 · BN + x · GELU on 256², as one conv-chain step vs the three folded convs
+    let (cin, e, side) = (64, 256, 256)
+    let g = Graph()
+    let xv = g.input("x", [1, cin, side, side])
+    func bn(_ y: Value, _ c: Int, _ n: String) throws -> Value {
+        let p = ["g", "b", "rm", "rv"].map { g.input(n + $0, [c]) }
+        return try g.batchNormEval(y, weight: p[0], bias: p[1], runningMean: p[2], runningVar: p[3])
+    }
+    let t1 = try g.gelu(bn(g.conv2d(xv, g.input("w1", [e, cin, 1, 1])), e, "1"))
+    let t2 = try g.gelu(bn(g.conv2d(t1, g.input("w2", [e, 1, 3, 3]), nil, ConvGeometry(padding: 1, groups: e)), e, "2"))
+    g.output("y", try g.gelu(g.add(bn(g.conv2d(t2, g.input("w3", [cin, e, 1, 1])), cin, "3"), xv)))
+    var bind = ["x": random([1, cin, side, side]), "w1": random([e, cin, 1, 1]), "w2": random([e, 1, 3, 3]), "w3": random([cin, e, 1, 1])]
+    for (n, c) in [("1", e), ("2", e), ("3", cin)] {
+        for k in ["g", "b", "rm"] { bind[n + k] = random([c]) }
+        bind[n + "rv"] = Tensor(shape: [c], [Float](repeating: 1, count: c))
+    }
+    let chain = Executor(try Compiler.compileUncached(g)), steps = Executor(try Compiler.compileUncached(g, skip: ["conv-chain"]))
+    let flops = 2.0 * Double(side * side) * Double(2 * cin * e + 9 * e)
+    var tc: [Double] = [], ts: [Double] = []
+    for _ in 0..<9 {
+        var t0 = now(); _ = try chain.run(bind); tc.append(now() - t0)
+        t0 = now(); _ = try steps.run(bind); ts.append(now() - t0)
+    }
+    let gc = flops / tc.dropFirst().min()! / 1e9, gs = flops / ts.dropFirst().min()! / 1e9
+    print(pad("mbconv conv-chain", 24) + String(format: "%7.1f GF/s   %7.1f GF/s   (chain / three folded convs: %.2f×)", gc, gs, gc / gs))
+    results.append(["workload": "mbconv_chain", "engine_gflops": gc, "unchained_gflops": gs, "ratio": gc / gs])
 }
 
 if let jsonPath {
