@@ -5,10 +5,11 @@ import Runtime
 /// Conv-chain fusion (`conv-chain`), on lowered steps.
 ///
 /// Algorithm note. After conv epilogues are folded (`conv-bn-fold`), an inverted-residual block
-/// (MBConv: TinyViT's first stage, MobileNetV2/EfficientNet blocks) is three steps
+/// (MBConv: TinyViT's first stage, MobileNetV2/EfficientNet blocks; TinyViT's patch merging with a
+/// stride-2 depthwise conv) is three steps
 ///
 ///     t₁ = conv1×1(x, w₁)·[e₁]      (C → E)
-///     t₂ = conv_dw(t₁, w₂)·[e₂]      (depthwise, stride 1, E channels, any kernel, padding, dilation)
+///     t₂ = conv_dw(t₁, w₂)·[e₂]      (depthwise, E channels, any kernel, stride, padding, dilation)
 ///     y  = conv1×1(t₂, w₃)·[e₃]      (E → O; e₃ may add a residual)
 ///
 /// A linear scan over the steps finds each such triple where t₁ and t₂ are read by exactly one
@@ -53,7 +54,7 @@ enum ConvChainFusion {
             else { continue }
             let s2 = steps[k2], s1 = steps[k1]
             let t1 = shapes[s1.out], w2 = shapes[s2.args[1]]
-            guard g2.strideH == 1, g2.strideW == 1, g2.groups == t1[1], w2[0] == t1[1], w2[1] == 1 else { continue }
+            guard g2.groups == t1[1], w2[0] == t1[1], w2[1] == 1 else { continue }
             let ops1 = Array(s1.args.dropFirst(2)), ops2 = Array(s2.args.dropFirst(2)), ops3 = Array(s3.args.dropFirst(2))
             let chain = ConvChain(depthwise: g2, expand: e1, spatial: e2, project: e3,
                                   operandCounts: [ops1.count, ops2.count, ops3.count])

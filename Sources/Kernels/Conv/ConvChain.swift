@@ -3,17 +3,18 @@ import Tensor
 
 /// An inverted-residual (MBConv) chain as one kernel, in row strips that stay in cache:
 ///
-///     x [N, C, H, W] ─ 1×1 conv (C → E) · e₁ ─ depthwise k×k, stride 1 · e₂ ─ 1×1 conv (E → O) · e₃ ─▶ y
+///     x [N, C, H, W] ─ 1×1 conv (C → E) · e₁ ─ depthwise k×k, stride s · e₂ ─ 1×1 conv (E → O) · e₃ ─▶ y
 ///
-/// Unfused, the two E-channel intermediates make full round trips through memory: at TinyViT's
-/// first stage in LiteMedSAM (E = 256 at 256×256) each is 64 MiB, written once and read once or
-/// twice, so the three steps are bound by DRAM bandwidth, not arithmetic.
+/// (an MBConv block at stride 1; TinyViT's patch merging at stride 2). Unfused, the two E-channel
+/// intermediates make full round trips through memory: at TinyViT's first stage in LiteMedSAM
+/// (E = 256 at 256×256) each is 64 MiB, written once and read once or twice, so the three steps
+/// are bound by DRAM bandwidth, not arithmetic.
 ///
 /// Here each task owns a band of output rows of one image and walks it in strips of `R` rows:
 /// 1. expand: the input rows the strip needs and no earlier strip computed, as one sgemm
 ///    w₁[E×C] · x[C × rows·W] (x read in place, `ldb` = H·W), written into a ring of
-///    R + (kh−1)·dH expanded rows per channel, then e₁ per channel. A row enters the ring once,
-///    so only band edges recompute a (kh−1)·dH-row halo;
+///    (R−1)·s + (kh−1)·dH + 1 expanded rows per channel, then e₁ per channel. A row enters the
+///    ring once, so only band edges recompute a halo;
 /// 2. depthwise: the strip's R output rows per channel from the ring (shifted-row axpys, as
 ///    `Depthwise.forward`; rows and columns outside the image are the zero padding), then e₂;
 /// 3. project: w₃[O×E] · strip[E × R·OW] straight into y's rows (`ldc` = OH·OW), then e₃ per
@@ -22,7 +23,7 @@ import Tensor
 /// Sums run in the same order as the unfused kernels' per element except the GEMMs' blocking, so
 /// results agree to float32 rounding.
 public struct ConvChain: Hashable, Sendable, CustomStringConvertible {
-    /// the depthwise convolution's geometry (stride 1, groups = E)
+    /// the depthwise convolution's geometry (groups = E)
     public var depthwise: ConvGeometry
     /// epilogues of the expand, depthwise and project convolutions; only `project` may have a residual
     public var expand, spatial, project: ChannelEpilogue
@@ -56,9 +57,10 @@ public struct ConvChain: Hashable, Sendable, CustomStringConvertible {
         let k1 = expand.coefficients(ops1, channels: e), k2 = spatial.coefficients(ops2, channels: e)
         let k3 = project.coefficients(ops3, channels: o)
         let residual = project.residual.map { UnsafePointer(ops3[$0].ptr) }
-        let halo = (kh - 1) * g.dilationH
-        let rows = max(1, min(64, Self.ringBytes / max(1, 4 * e * wd) - halo))   // R, output rows per strip
-        let ring = rows + halo
+        let halo = (kh - 1) * g.dilationH, sh = g.strideH, sw = g.strideW
+        // R, output rows per strip, and the ring: the input rows one strip spans
+        let rows = max(1, min(64, (Self.ringBytes / max(1, 4 * e * wd) - halo - 1) / sh + 1))
+        let ring = (rows - 1) * sh + halo + 1
         // bands: about 2 per worker per image, each at least 2 strips tall
         let bandsPerImage = max(1, min((oh + 2 * rows - 1) / (2 * rows), 2 * Parallel.threads))
         let bandRows = (oh + bandsPerImage - 1) / bandsPerImage
@@ -72,12 +74,12 @@ public struct ConvChain: Hashable, Sendable, CustomStringConvertible {
             let strip = UnsafeMutablePointer<Float>.allocate(capacity: e * rows * ow)
             defer { ringBuf.deallocate(); strip.deallocate() }
             let xb = px + b * c * h * wd
-            var next = max(0, o0 - g.padH)          // first input row not yet in the ring
+            var next = max(0, o0 * sh - g.padH)     // first input row not yet in the ring
             var s0 = o0
             while s0 < o1 {
                 let s1 = min(o1, s0 + rows), nr = s1 - s0
                 // 1. expand the input rows this strip needs that the ring lacks
-                let need = min(h, (s1 - 1) - g.padH + halo + 1)
+                let need = min(h, (s1 - 1) * sh - g.padH + halo + 1)
                 while next < need {
                     let slot = next % ring
                     let count = min(need - next, ring - slot)
@@ -97,13 +99,20 @@ public struct ConvChain: Hashable, Sendable, CustomStringConvertible {
                     for oy in s0..<s1 {
                         let out = dst + (oy - s0) * ow
                         for i in 0..<kh {
-                            let iy = oy - g.padH + i * g.dilationH
+                            let iy = oy * sh - g.padH + i * g.dilationH
                             if iy < 0 || iy >= h { continue }
                             let line = src + (iy % ring) * wd
                             for j in 0..<kw {
-                                let x0 = j * g.dilationW - g.padW
-                                let lo = max(0, -x0), hi = min(ow, wd - x0)
-                                if hi > lo { Depthwise.axpy(k[i * kw + j], line + x0 + lo, out + lo, hi - lo) }
+                                let x0 = j * g.dilationW - g.padW, wv = k[i * kw + j]
+                                // valid ox: 0 ≤ ox·s + x0 < W
+                                let lo = x0 >= 0 ? 0 : (-x0 + sw - 1) / sw
+                                let hi = min(ow, wd - x0 <= 0 ? 0 : (wd - x0 - 1) / sw + 1)
+                                if hi <= lo { continue }
+                                if sw == 1 {
+                                    Depthwise.axpy(wv, line + x0 + lo, out + lo, hi - lo)
+                                } else {
+                                    for ox in lo..<hi { out[ox] += wv * line[ox * sw + x0] }
+                                }
                             }
                         }
                     }
@@ -121,12 +130,5 @@ public struct ConvChain: Hashable, Sendable, CustomStringConvertible {
                 s0 = s1
             }
         }
-    }
-
-    /// Output extent of the depthwise step for an input extent.
-    public func outExtent(height h: Int, width w: Int, kernel: (Int, Int)) -> (Int, Int) {
-        let g = depthwise
-        return (ConvGeometry.outExtent(h, kernel: kernel.0, stride: 1, pad: g.padH, dilation: g.dilationH),
-                ConvGeometry.outExtent(w, kernel: kernel.1, stride: 1, pad: g.padW, dilation: g.dilationW))
     }
 }
