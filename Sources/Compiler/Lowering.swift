@@ -7,7 +7,7 @@ import Tensor
 /// Lowering: Graph → Plan.
 ///
 /// 0. With `fuse`, the Graph → Graph passes of `graphPasses` run first: canonicalisation,
-///    constant folding, common-subexpression elimination, attention fusion.
+///    dead-tap pruning, constant folding, common-subexpression elimination, attention fusion.
 /// 1. Dead-code elimination: keep only nodes the outputs depend on.
 /// 2. One slot per kept node; inputs and parameters become named bindings, constants `fill` steps.
 /// 3. Each remaining op maps to exactly one kernel, except fusion groups: layer norms
@@ -144,6 +144,7 @@ public enum Compiler {
     /// Graph → Graph rewrites run before lowering when fusing, in this order.
     static let graphPasses: [(name: String, run: (Graph) throws -> Graph)] = [
         (Canonicalize.name, Canonicalize.apply),
+        (DeadTaps.name, DeadTaps.apply),
         (ConstantFolding.name, ConstantFolding.apply),
         (CommonSubexpressions.name, CommonSubexpressions.apply),
         (AttentionFusion.name, AttentionFusion.apply),
