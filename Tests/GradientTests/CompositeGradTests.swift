@@ -22,6 +22,34 @@ final class CompositeGradTests: XCTestCase {
         XCTAssertLessThan(try gradCheck([x, w, b], h: 1e-3) { g, v in try g.layerNorm2d(v[0], weight: v[1], bias: v[2]) }.worst, 1e-2)
     }
 
+    /// conv → BatchNorm (train) → ReLU: backward reads the ReLU's output (not its input) and, of
+    /// BatchNorm's full-size values, only the centred input — the two activations PyTorch keeps
+    /// (a conv output and a ReLU output), not four. Values still match finite differences.
+    func testConvBatchNormReluBackwardReadsTwoActivations() throws {
+        let x = rng.tensor([2, 3, 5, 4]), cw = rng.tensor([4, 3, 3, 3], -0.5, 0.5), w = rng.tensor([4], 0.5, 1.5), b = rng.tensor([4])
+        func block(_ g: Graph, _ v: [Value]) throws -> Value {
+            let c = try g.conv2d(v[0], v[1], nil, ConvGeometry(padding: 1))
+            return try g.relu(g.batchNormTrain(c, weight: v[2], bias: v[3], runningMean: g.constant(0, [4]),
+                                               runningVar: g.constant(1, [4])).y)
+        }
+        XCTAssertLessThan(try gradCheck([x, cw, w, b], h: 1e-3, block).worst, 1e-2)
+
+        let g = Graph()
+        let v = [g.input("x", x.shape), g.parameter("cw", cw.shape), g.parameter("w", w.shape), g.parameter("b", b.shape)]
+        let loss = try g.sumAll(g.mul(block(g, v), g.input("r", [2, 4, 5, 4])))
+        let forward = g.nodes.count
+        _ = try Autodiff.gradients(g, seeds: [(loss, g.constant(1, []))], wrt: Array(v[1...]))
+        let full = [2, 4, 5, 4]
+        var read = Set<String>()
+        for n in g.nodes[forward...] {
+            if case .unaryGrad(.relu) = n.op, case .unary(let f) = g.nodes[n.inputs[0].id].op { XCTAssertEqual(f, .relu) }
+            for i in n.inputs where i.id < forward && g.shape(i) == full && !g.nodes[i.id].inputs.isEmpty {
+                read.insert(g.nodes[i.id].op.name)   // computed values, not bindings
+            }
+        }
+        XCTAssertEqual(read, ["relu", "sub"], "full-size forward values read by backward")
+    }
+
     func testLosses() throws {
         let logits = rng.tensor([2, 1, 5, 4], -3, 3)
         let target = Tensor(shape: [2, 1, 5, 4], (0..<40).map { _ in Float(rng.int(0...1)) })

@@ -16,8 +16,13 @@ extension Graph {
         let mu = try mean(x, axes: axes, keepDims: true)
         let xc = try sub(x, mu)
         let v = try mean(square(xc), axes: axes, keepDims: true)
-        let y = try normalizeAffine(xc, variance: v, eps: eps, weight: weight, bias: bias, channelAxis: 1)
+        // xc · (rsqrt(v + eps) · γ) + β: the per-channel factor is formed first, so backward keeps
+        // only xc (which the variance's gradient needs anyway) and no normalised copy of it.
         let c = s[1]
+        var cs = [Int](repeating: 1, count: s.count); cs[1] = c
+        let rstd = try rsqrt(affine(v, scale: 1, shift: eps))
+        var y = try mul(xc, weight.map { try mul(rstd, reshape($0, cs)) } ?? rstd)
+        if let b = bias { y = try add(y, reshape(b, cs)) }
         let newMean = try add(affine(runningMean, scale: 1 - momentum), affine(reshape(mu, [c]), scale: momentum))
         let unbiased = Float(n) / Float(max(n - 1, 1))
         let newVar = try add(affine(runningVar, scale: 1 - momentum), affine(reshape(v, [c]), scale: momentum * unbiased))

@@ -64,6 +64,9 @@ extension Graph {
         switch node.op {
         case .unary(let f):
             guard f.differentiable else { return [nil] }
+            // relu′ from the output (relu(x) > 0 exactly when x > 0): backward then keeps the
+            // ReLU's result, which the next layer's weight gradient reads anyway, not its input.
+            if f == .relu { return [try add(.unaryGrad(f), [out, dy])] }
             return [try add(.unaryGrad(f), [node.inputs[0], dy])]
         case .binary(let f):
             let a = node.inputs[0], b = node.inputs[1]
