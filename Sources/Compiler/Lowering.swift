@@ -158,7 +158,7 @@ public enum Compiler {
     /// (`layer-norm`, `gemm-accumulate`, `conv-epilogue`, `token-depthwise`, `elementwise`,
     /// `conv-chain`) to leave
     /// out of fused plans, to bisect a difference between fused and unfused results.
-    static let disabledFusions = Set((ProcessInfo.processInfo.environment["SAMDG_SKIP_FUSION"] ?? "")
+    public static let disabledFusions = Set((ProcessInfo.processInfo.environment["SAMDG_SKIP_FUSION"] ?? "")
         .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
 
     static func runPasses(_ input: Graph, skip: Set<String> = disabledFusions) throws -> Graph {

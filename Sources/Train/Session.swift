@@ -23,6 +23,7 @@ public final class Session {
     public init(_ graph: Graph, loss: String? = nil, cotangents: [String: String] = [:], wrt: [String] = [], fuse: Bool? = nil) throws {
         self.graph = graph
         var names: [String] = []
+        let forwardCount = graph.nodes.count
         if !wrt.isEmpty {
             var seeds: [(Value, Value)] = []
             if let loss {
@@ -48,7 +49,12 @@ public final class Session {
             }
         }
         gradientNames = names
-        executor = Executor(try Compiler.compile(graph, fuse: fuse ?? !Self.noFuse))
+        // Training plans recompute cheap activations in backward instead of keeping them
+        // (`Rematerialize`), unless unfused or `SAMDG_SKIP_FUSION` names it.
+        let fused = fuse ?? !Self.noFuse
+        let remat = fused && !wrt.isEmpty && !Compiler.disabledFusions.contains(Rematerialize.name)
+        let rg = remat ? try Rematerialize.apply(graph, forwardCount: forwardCount) : graph
+        executor = Executor(try Compiler.compile(rg, fuse: fused))
     }
 
     public func run(_ bindings: [String: Tensor]) throws -> [String: Tensor] {

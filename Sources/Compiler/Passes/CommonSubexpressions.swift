@@ -8,7 +8,8 @@ import Tensor
 /// Algorithm: value numbering in one forward walk. A node's key is its op text (name and
 /// attributes, as the structural hash spells them) and its operands' new ids; since operands are
 /// numbered before their users, equal subtrees meet at their leaves first and merge bottom-up.
-/// Inputs and parameters are unique by name, so only constants among the leaves merge.
+/// Inputs and parameters are unique by name, so only constants among the leaves merge. Nodes
+/// labelled as recomputed copies (`Rematerialize`) are left alone.
 ///
 /// ```
 ///   a = matmul(x, w)   b = matmul(x, w)   y = add(a, b)   ⇒   a = matmul(x, w)   y = add(a, a)
@@ -23,6 +24,9 @@ public enum CommonSubexpressions {
             case .input, .parameter: return .keep
             default: break
             }
+            // recomputed copies (`Rematerialize`) equal their forward originals by construction;
+            // merging them would undo the recomputation
+            if n.label?.hasPrefix(Rematerialize.labelPrefix) == true { return .keep }
             let key = "\(n.op.name)|\(n.op.attributeText)|\(ShapeMath.describe(n.shape))|" + ins.map { String($0.id) }.joined(separator: ",")
             if let v = seen[key] { return .alias(v) }
             seen[key] = Value(out.nodes.count)          // the id `.keep` is about to give it
