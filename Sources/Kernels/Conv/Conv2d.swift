@@ -39,10 +39,10 @@ public enum ConvKernels {
         }
         let d = dims(x: x.shape, w: w.shape, y: y.shape, g: g)
         let og = w.shape[0] / g.groups, kk = d.c * d.kh * d.kw, plane = d.oh * d.ow
-        eachColumnMatrix(x, d, groups: g.groups) { n, gi, src in
-            Gemm.sgemm(transA: false, transB: false, m: og, n: plane, k: kk,
-                       a: w.ptr + gi * og * kk, lda: kk, b: src, ldb: plane,
-                       c: y.ptr + (n * y.shape[1] + gi * og) * plane, ldc: plane)
+        eachColumnMatrix(x, d, groups: g.groups) { n, gi, src, rows in
+            Gemm.sgemm(transA: false, transB: false, m: og, n: rows.count * d.ow, k: kk,
+                       a: w.ptr + gi * og * kk, lda: kk, b: src, ldb: rows.count * d.ow,
+                       c: y.ptr + (n * y.shape[1] + gi * og) * plane + rows.lowerBound * d.ow, ldc: plane)
         }
         epilogue?.apply(y, operands: operands)
     }
@@ -55,15 +55,20 @@ public enum ConvKernels {
         let pointwise = isPointwise(d)
         let patchify = Im2col.isPatchify(d)
         if !pointwise && !patchify { dx.ptr.update(repeating: 0, count: dx.count) }
-        withColumns(!pointwise, kk * plane) { col in
+        let block = patchify || pointwise ? d.oh : rowBlock(d)
+        withColumns(!pointwise, kk * block * d.ow) { col in
             for n in 0..<dx.shape[0] {
                 for gi in 0..<g.groups {
                     let xg = dx.ptr + (n * dx.shape[1] + gi * d.c) * d.h * d.w
-                    Gemm.sgemm(transA: true, transB: false, m: kk, n: plane, k: og,
-                               a: w.ptr + gi * og * kk, lda: kk, b: dy.ptr + (n * dy.shape[1] + gi * og) * plane, ldb: plane,
-                               c: col ?? xg, ldc: plane)
-                    if let col {
-                        if patchify { Im2col.depthToSpace(col, d, xg) } else { Im2col.col2im(col, d, xg) }
+                    for r0 in stride(from: 0, to: d.oh, by: block) {
+                        let rows = r0..<min(d.oh, r0 + block), cols = rows.count * d.ow
+                        Gemm.sgemm(transA: true, transB: false, m: kk, n: cols, k: og,
+                                   a: w.ptr + gi * og * kk, lda: kk,
+                                   b: dy.ptr + (n * dy.shape[1] + gi * og) * plane + r0 * d.ow, ldb: plane,
+                                   c: col ?? xg, ldc: col == nil ? plane : cols)
+                        if let col {
+                            if patchify { Im2col.depthToSpace(col, d, xg) } else { Im2col.col2im(col, d, xg, rows: rows) }
+                        }
                     }
                 }
             }
@@ -75,31 +80,45 @@ public enum ConvKernels {
         if isDepthwise(x: x.shape, g: g) { Depthwise.backwardWeight(x, dy, g, dw); return }
         let d = dims(x: x.shape, w: dw.shape, y: dy.shape, g: g)
         let og = dw.shape[0] / g.groups, kk = d.c * d.kh * d.kw, plane = d.oh * d.ow
-        eachColumnMatrix(x, d, groups: g.groups) { n, gi, src in
-            Gemm.sgemm(transA: false, transB: true, m: og, n: kk, k: plane,
-                       a: dy.ptr + (n * dy.shape[1] + gi * og) * plane, lda: plane, b: src, ldb: plane,
-                       beta: n == 0 ? 0 : 1, c: dw.ptr + gi * og * kk, ldc: kk)
+        eachColumnMatrix(x, d, groups: g.groups) { n, gi, src, rows in
+            Gemm.sgemm(transA: false, transB: true, m: og, n: kk, k: rows.count * d.ow,
+                       a: dy.ptr + (n * dy.shape[1] + gi * og) * plane + rows.lowerBound * d.ow, lda: plane,
+                       b: src, ldb: rows.count * d.ow,
+                       beta: n == 0 && rows.lowerBound == 0 ? 0 : 1, c: dw.ptr + gi * og * kk, ldc: kk)
         }
     }
 
-    /// im2col, as a plain permutation when the geometry allows (`Im2col.isPatchify`).
-    static func im2col(_ x: UnsafePointer<Float>, _ d: Im2col.Dims, _ col: UnsafeMutablePointer<Float>) {
-        if Im2col.isPatchify(d) { Im2col.spaceToDepth(x, d, col) } else { Im2col.im2col(x, d, col) }
-    }
-
-    /// Calls `body(n, group, columns)` for every image and group in order, with the group's column
-    /// matrix [c·kh·kw, oh·ow]: im2col into one pooled buffer, or the input itself for a
-    /// pointwise conv.
+    /// Calls `body(n, group, columns, rows)` for every image and group in order, and within one for
+    /// blocks of output rows, with the column matrix of those rows [c·kh·kw, rows.count·ow]:
+    /// im2col into one pooled buffer of at most `maxColumnFloats` (one block of all rows when it
+    /// fits, and for patchify geometry), or the input itself for a pointwise conv.
     static func eachColumnMatrix(_ x: Tensor, _ d: Im2col.Dims, groups: Int,
-                                 _ body: (_ n: Int, _ group: Int, _ columns: UnsafePointer<Float>) -> Void) {
-        withColumns(!isPointwise(d), d.c * d.kh * d.kw * d.oh * d.ow) { col in
+                                 _ body: (_ n: Int, _ group: Int, _ columns: UnsafePointer<Float>, _ rows: Range<Int>) -> Void) {
+        let pointwise = isPointwise(d), patchify = Im2col.isPatchify(d)
+        let block = pointwise || patchify ? d.oh : rowBlock(d)
+        withColumns(!pointwise, d.c * d.kh * d.kw * block * d.ow) { col in
             for n in 0..<x.shape[0] {
                 for gi in 0..<groups {
                     let xg = x.ptr + (n * x.shape[1] + gi * d.c) * d.h * d.w
-                    if let col { im2col(xg, d, col); body(n, gi, UnsafePointer(col)) } else { body(n, gi, UnsafePointer(xg)) }
+                    guard let col else { body(n, gi, UnsafePointer(xg), 0..<d.oh); continue }
+                    for r0 in stride(from: 0, to: d.oh, by: block) {
+                        let rows = r0..<min(d.oh, r0 + block)
+                        if patchify { Im2col.spaceToDepth(xg, d, col) } else { Im2col.im2col(xg, d, col, rows: rows) }
+                        body(n, gi, UnsafePointer(col), rows)
+                    }
                 }
             }
         }
+    }
+
+    /// Bound on an im2col buffer (32 MiB): DeepLab's ASPP on 2048 channels at 64×64 would need
+    /// 302 MB for the whole column matrix; blocks of output rows keep the GEMMs large (N ≥ the
+    /// block's columns) while the scratch stays small.
+    nonisolated(unsafe) public static var maxColumnFloats = 8 << 20
+
+    /// Output rows per im2col block.
+    static func rowBlock(_ d: Im2col.Dims) -> Int {
+        max(1, min(d.oh, maxColumnFloats / max(1, d.c * d.kh * d.kw * d.ow)))
     }
 
     /// Runs `body` with a column buffer of `count` floats from the scratch pool, or nil.

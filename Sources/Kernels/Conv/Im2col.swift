@@ -8,16 +8,18 @@ enum Im2col {
         let g: ConvGeometry
     }
 
-    static func im2col(_ x: UnsafePointer<Float>, _ d: Dims, _ col: UnsafeMutablePointer<Float>) {
-        let plane = d.oh * d.ow
+    /// The columns of output rows `rows` (all by default): col is [c·kh·kw, rows.count·ow].
+    static func im2col(_ x: UnsafePointer<Float>, _ d: Dims, _ col: UnsafeMutablePointer<Float>, rows: Range<Int>? = nil) {
+        let rows = rows ?? 0..<d.oh
+        let plane = rows.count * d.ow
         Parallel.forChunks(d.c * d.kh * d.kw, grain: max(1, 8192 / max(plane, 1))) { range in
             for row in range {
                 let c = row / (d.kh * d.kw), i = (row / d.kw) % d.kh, j = row % d.kw
                 let dst = col + row * plane
                 let src = x + c * d.h * d.w
-                for oy in 0..<d.oh {
+                for oy in rows {
                     let iy = oy * d.g.strideH - d.g.padH + i * d.g.dilationH
-                    let out = dst + oy * d.ow
+                    let out = dst + (oy - rows.lowerBound) * d.ow
                     if iy < 0 || iy >= d.h { out.update(repeating: 0, count: d.ow); continue }
                     let line = src + iy * d.w
                     let x0 = j * d.g.dilationW - d.g.padW
@@ -39,9 +41,11 @@ enum Im2col {
         }
     }
 
-    /// x += col2im(col) (x must be zeroed by the caller for a plain transpose).
-    static func col2im(_ col: UnsafePointer<Float>, _ d: Dims, _ x: UnsafeMutablePointer<Float>) {
-        let plane = d.oh * d.ow
+    /// x += col2im(col) (x must be zeroed by the caller for a plain transpose), col holding the
+    /// columns of output rows `rows` (all by default).
+    static func col2im(_ col: UnsafePointer<Float>, _ d: Dims, _ x: UnsafeMutablePointer<Float>, rows: Range<Int>? = nil) {
+        let rows = rows ?? 0..<d.oh
+        let plane = rows.count * d.ow
         // Each channel's rows only touch that channel's plane: split over channels.
         Parallel.forChunks(d.c, grain: 1) { range in
             for c in range {
@@ -49,11 +53,11 @@ enum Im2col {
                 for i in 0..<d.kh {
                     for j in 0..<d.kw {
                         let src = col + ((c * d.kh + i) * d.kw + j) * plane
-                        for oy in 0..<d.oh {
+                        for oy in rows {
                             let iy = oy * d.g.strideH - d.g.padH + i * d.g.dilationH
                             if iy < 0 || iy >= d.h { continue }
                             let line = dstPlane + iy * d.w
-                            let s = src + oy * d.ow
+                            let s = src + (oy - rows.lowerBound) * d.ow
                             let x0 = j * d.g.dilationW - d.g.padW
                             for ox in 0..<d.ow {
                                 let ix = ox * d.g.strideW + x0
