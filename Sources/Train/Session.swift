@@ -20,7 +20,11 @@ public final class Session {
     /// `fuse` chooses fused plans (default: on unless `SAMDG_NO_FUSE` is set).
     /// Builds gradients of `loss` (a scalar output) or of Σ outputᵢ·cotangentᵢ when `cotangents`
     /// names an input per output, with respect to the named parameters or inputs in `wrt`.
+    /// Fused sessions with gradients first rewrite the forward graph (`Compiler.prepareForAutodiff`);
+    /// `graph` is then that rewritten graph (holding the gradient outputs), not the caller's.
     public init(_ graph: Graph, loss: String? = nil, cotangents: [String: String] = [:], wrt: [String] = [], fuse: Bool? = nil) throws {
+        let fused = fuse ?? !Self.noFuse
+        let graph = fused && !wrt.isEmpty ? try Compiler.prepareForAutodiff(graph) : graph
         self.graph = graph
         var names: [String] = []
         if !wrt.isEmpty {
@@ -48,7 +52,7 @@ public final class Session {
             }
         }
         gradientNames = names
-        executor = Executor(try Compiler.compile(graph, fuse: fuse ?? !Self.noFuse))
+        executor = Executor(try Compiler.compile(graph, fuse: fused))
     }
 
     public func run(_ bindings: [String: Tensor]) throws -> [String: Tensor] {
