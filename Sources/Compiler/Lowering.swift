@@ -13,7 +13,8 @@ import Tensor
 /// 3. Each remaining op maps to exactly one kernel, except fusion groups: layer norms
 ///    (`LayerNormGroups`), sums that contain a matmul (`GemmAccumulateGroups`), convolutions with
 ///    their per-channel epilogue (`ConvEpilogueGroups`), depthwise convs between token transposes
-///    (`TokenDepthwiseGroups`), then chains of elementwise ops
+///    (`TokenDepthwiseGroups`), matmuls with the permutes / broadcasts around them
+///    (`MatmulViewGroups`), then chains of elementwise ops
 ///    (`FusionGroups`), possibly ending in a sum or mean.
 /// 4. Liveness again, over what the steps read (fusion can leave a node unread: a broadcast its
 ///    fused consumers read through); each slot is released after the last step that reads it.
@@ -49,7 +50,11 @@ public enum Compiler {
                          : ConvEpilogueGroups()
         let tokens = fuse ? TokenDepthwiseGroups(g, live: live, isOutput: isOutput, convs: convs, taken: gemms.taken.union(norms.taken))
                           : TokenDepthwiseGroups()
-        let owned = gemms.taken.union(norms.taken).union(convs.taken).union(tokens.taken)
+        let owned0 = gemms.taken.union(norms.taken).union(convs.taken).union(tokens.taken)
+        let views = fuse ? MatmulViewGroups(g, live: live, isOutput: isOutput, taken: owned0,
+                                            absorbedElsewhere: gemms.absorbed.union(norms.absorbed).union(convs.absorbed).union(tokens.absorbed))
+                         : MatmulViewGroups()
+        let owned = owned0.union(views.taken)
         let groups = fuse ? FusionGroups(g, live: live, isOutput: isOutput, taken: owned) : FusionGroups()
         // Second liveness pass, over what the steps will read: a broadcast that every fused
         // consumer reads through is no longer needed.
@@ -62,6 +67,7 @@ public enum Compiler {
                 else if let (mm, _, operands, _) = gemms.roots[i] { reads = g.nodes[mm].inputs.map(\.id) + operands }
                 else if let t = tokens.roots[i] { reads = [t.x, g.nodes[t.conv].inputs[1].id] + t.operands }
                 else if let (conv, _, operands) = convs.roots[i] { reads = g.nodes[conv].inputs.map(\.id) + operands }
+                else if let m = views.roots[i] { reads = [m.a, m.b] }
                 else if let (_, operands) = groups.programs[i] { reads = operands }
                 else if let red = groups.reductions[i] { reads = red.operands }
                 else { reads = g.nodes[i].inputs.map(\.id) }
@@ -75,7 +81,7 @@ public enum Compiler {
         var steps: [Plan.Step] = []
         for (i, n) in g.nodes.enumerated() where live[i] && !groups.absorbed.contains(i) && !gemms.absorbed.contains(i)
                                                  && !norms.absorbed.contains(i) && !convs.absorbed.contains(i)
-                                                 && !tokens.absorbed.contains(i) {
+                                                 && !tokens.absorbed.contains(i) && !views.absorbed.contains(i) {
             slotOf[i] = shapes.count
             shapes.append(n.shape)
             let origin = "%\(i) \(n.op.name)\(n.label.map { " " + $0 } ?? "")"
@@ -100,6 +106,9 @@ public enum Compiler {
                     let xw = g.nodes[conv].inputs.map { slotOf[$0.id] }
                     steps.append(Plan.Step(kernel: .conv2dEpilogue(geo, epilogue), args: xw + operands.map { slotOf[$0] },
                                            out: slotOf[i], origin: origin))
+                } else if let m = views.roots[i], case .matmul(let ta, let tb) = g.nodes[m.matmul].op {
+                    steps.append(Plan.Step(kernel: .matmulView(transposeA: ta, transposeB: tb, a: m.aView, b: m.bView, y: m.yView),
+                                           args: [slotOf[m.a], slotOf[m.b]], out: slotOf[i], origin: origin))
                 } else if let (program, operands) = groups.programs[i] {
                     steps.append(Plan.Step(kernel: .fused(program), args: operands.map { slotOf[$0] }, out: slotOf[i], origin: origin))
                 } else if let red = groups.reductions[i] {
