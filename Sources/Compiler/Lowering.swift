@@ -7,7 +7,7 @@ import Tensor
 /// Lowering: Graph → Plan.
 ///
 /// 0. With `fuse`, the Graph → Graph passes of `graphPasses` run first: canonicalisation,
-///    broadcast hoisting, constant folding, common-subexpression elimination, attention fusion.
+///    slice sinking, broadcast hoisting, constant folding, common-subexpression elimination, attention fusion.
 /// 1. Dead-code elimination: keep only nodes the outputs depend on.
 /// 2. One slot per kept node; inputs and parameters become named bindings, constants `fill` steps.
 /// 3. Each remaining op maps to exactly one kernel, except fusion groups: layer norms
@@ -143,6 +143,7 @@ public enum Compiler {
     /// Graph → Graph rewrites run before lowering when fusing, in this order.
     static let graphPasses: [(name: String, run: (Graph) throws -> Graph)] = [
         (Canonicalize.name, Canonicalize.apply),
+        (SliceSinking.name, SliceSinking.apply),
         (BroadcastHoisting.name, BroadcastHoisting.apply),
         (ConstantFolding.name, ConstantFolding.apply),
         (CommonSubexpressions.name, CommonSubexpressions.apply),
@@ -150,10 +151,11 @@ public enum Compiler {
     ]
 
     /// Forward-graph rewrites a fused training session runs *before* autodiff, so the backward
-    /// graph is built from the smaller forward one (`BroadcastHoisting`: per-box copies of one
-    /// image embedding are processed once, and their gradients summed once).
+    /// graph is built from the smaller forward one (`SliceSinking`: masks that the loss does not
+    /// read are not computed; `BroadcastHoisting`: per-box copies of one image embedding are
+    /// processed once, and their gradients summed once).
     public static func prepareForAutodiff(_ g: Graph) throws -> Graph {
-        try BroadcastHoisting.apply(g)
+        try BroadcastHoisting.apply(SliceSinking.apply(g))
     }
 
     /// `SAMDG_DUMP_PASSES=dir`: after each pass, the graph's text goes to

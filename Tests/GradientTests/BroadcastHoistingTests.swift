@@ -87,3 +87,68 @@ private extension Value {
     /// [3, 1, 6, 1] → [3, 1, 2, 1]: rows 0 and 1 of the per-position sums (a slice that keeps axis 0).
     func sliceRows(_ g: Graph) throws -> Value { try g.slice(self, dims: [2], starts: [0], ends: [2]) }
 }
+
+/// Slice sinking: SAM's single-mask selection of `hyper_in @ upscaled` computes only the kept
+/// mask; values and gradients agree with the unrewritten graph, and the dead hypernetwork branch
+/// gets an exact zero gradient.
+final class SliceSinkingTests: XCTestCase {
+    var rng = SeededRNG(seed: 47)
+
+    /// tokens [2, 3, 4] → per-token linear "hypernetworks" → concat [2, 3, 5] @ up [2, 5, 36]
+    /// → reshape [2, 3, 6, 6] → first mask [2, 1, 6, 6]
+    func masks(_ g: Graph, _ tok: Value, _ ws: [Value], _ up: Value) throws -> Value {
+        var hyper: [Value] = []
+        for (i, w) in ws.enumerated() {
+            let t = try g.reshape(g.slice(tok, dims: [1], starts: [i], ends: [i + 1]), [2, 4])
+            hyper.append(try g.reshape(g.tanh(g.linear(t, w)), [2, 1, 5]))
+        }
+        let m = try g.reshape(g.matmul(g.concat(hyper, axis: 1), up), [2, 3, 6, 6])
+        return try g.slice(m, dims: [1], starts: [0], ends: [1])
+    }
+
+    func testOnlyTheKeptMaskIsComputed() throws {
+        let g = Graph()
+        let tok = g.input("tok", [2, 3, 4]), up = g.input("up", [2, 5, 36])
+        let ws = (0..<3).map { g.parameter("w\($0)", [5, 4]) }
+        g.output("y", try masks(g, tok, ws, up))
+        let s = try SliceSinking.apply(g)
+        let live = try Compiler.compile(s, fuse: false)
+        let products = live.steps.filter { if case .matmul = $0.kernel { return true }; return false }.map { live.slotShapes[$0.out] }
+        XCTAssertTrue(products.contains([2, 1, 36]), "\(products)")
+        XCTAssertFalse(products.contains([2, 3, 36]), "\(products)")
+        XCTAssertEqual(live.steps.filter { $0.kernel == .unary(.tanh) }.count, 1, "the other two hypernetworks are dead")
+        var bind = ["tok": rng.tensor([2, 3, 4]), "up": rng.tensor([2, 5, 36])]
+        for i in 0..<3 { bind["w\(i)"] = rng.tensor([5, 4]) }
+        let before = try Executor(try Compiler.compile(g, fuse: false)).run(bind)["y"]!
+        let after = try Executor(live).run(bind)["y"]!
+        XCTAssertEqual(after.shape, [2, 1, 6, 6])
+        XCTAssertLessThan(relativeL2(after.scalars, before.scalars), 1e-6)
+        // training: gradients through the sunk slice match the unfused (unrewritten) session
+        let t = Graph()
+        let tv = t.input("tok", [2, 3, 4]), uv = t.input("up", [2, 5, 36])
+        let wv = (0..<3).map { t.parameter("w\($0)", [5, 4]) }
+        t.output("loss", try t.sumAll(t.square(masks(t, tv, wv, uv))))
+        let wrt = ["w0", "w1", "w2", "up"]
+        let fused = try Session(t, loss: "loss", wrt: wrt), plain = try Session(t, loss: "loss", wrt: wrt, fuse: false)
+        let plan = fused.executor.plan
+        XCTAssertFalse(plan.steps.contains { if case .matmul = $0.kernel { return plan.slotShapes[$0.out] == [2, 3, 36] }; return false },
+                       "the backward works on the kept mask only: \(plan)")
+        XCTAssertTrue(plan.steps.contains { if case .matmul = $0.kernel { return plan.slotShapes[$0.out] == [2, 1, 36] }; return false })
+        let a = try fused.run(bind), b = try plain.run(bind)
+        for n in ["loss", "grad.w0", "grad.up"] { XCTAssertLessThan(relativeL2(a[n]!.scalars, b[n]!.scalars), 1e-5, n) }
+        for n in ["grad.w1", "grad.w2"] {
+            XCTAssertEqual(a[n]!.scalars, [Float](repeating: 0, count: 20), n)
+            XCTAssertEqual(b[n]!.scalars, [Float](repeating: 0, count: 20), n)
+        }
+    }
+
+    func testSlicesThatCutAPartOrABatchStay() throws {
+        let g = Graph()
+        let a = g.input("a", [2, 3, 4]), b = g.input("b", [2, 4, 5])
+        let p = try g.concat([a, a], axis: 1)                                                   // [2, 6, 4]
+        g.output("x", try g.slice(p, dims: [1], starts: [1], ends: [4]))                        // cuts through both parts
+        g.output("y", try g.slice(g.matmul(a, b), dims: [0], starts: [0], ends: [1]))           // a batch axis
+        g.output("z", try g.slice(g.reshape(g.matmul(a, b), [2, 15]), dims: [1], starts: [0], ends: [5])) // merged axes
+        XCTAssertTrue(try SliceSinking.apply(g) === g)
+    }
+}
