@@ -7,7 +7,9 @@ import Tensor
 /// Lowering: Graph → Plan.
 ///
 /// 0. With `fuse`, the Graph → Graph passes of `graphPasses` run first: canonicalisation,
-///    slice sinking, broadcast hoisting, constant folding, common-subexpression elimination, attention fusion.
+///    slice sinking, broadcast hoisting, constant folding, common-subexpression elimination,
+///    attention fusion. (Fused training sessions run slice sinking and broadcast hoisting on the
+///    forward graph before autodiff as well: `prepareForAutodiff`.)
 /// 1. Dead-code elimination: keep only nodes the outputs depend on.
 /// 2. One slot per kept node; inputs and parameters become named bindings, constants `fill` steps.
 /// 3. Each remaining op maps to exactly one kernel, except fusion groups: layer norms
