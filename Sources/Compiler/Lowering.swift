@@ -7,13 +7,16 @@ import Tensor
 /// Lowering: Graph → Plan.
 ///
 /// 0. With `fuse`, the Graph → Graph passes of `graphPasses` run first: canonicalisation,
-///    dead-tap pruning, constant folding, common-subexpression elimination, attention fusion.
+///    dead-tap pruning, slice sinking, broadcast hoisting, constant folding, common-subexpression
+///    elimination, attention fusion. (Fused training sessions run slice sinking and broadcast
+///    hoisting on the forward graph before autodiff as well: `prepareForAutodiff`.)
 /// 1. Dead-code elimination: keep only nodes the outputs depend on.
 /// 2. One slot per kept node; inputs and parameters become named bindings, constants `fill` steps.
 /// 3. Each remaining op maps to exactly one kernel, except fusion groups: layer norms
 ///    (`LayerNormGroups`), sums that contain a matmul (`GemmAccumulateGroups`), convolutions with
 ///    their per-channel epilogue (`ConvEpilogueGroups`), depthwise convs between token transposes
-///    (`TokenDepthwiseGroups`), then chains of elementwise ops
+///    (`TokenDepthwiseGroups`), matmuls with the permutes / broadcasts around them
+///    (`MatmulViewGroups`), then chains of elementwise ops
 ///    (`FusionGroups`), possibly ending in a sum or mean.
 /// 4. Liveness again, over what the steps read (fusion can leave a node unread: a broadcast its
 ///    fused consumers read through); each slot is released after the last step that reads it.
@@ -58,7 +61,11 @@ public enum Compiler {
                          : ConvEpilogueGroups()
         let tokens = fused("token-depthwise") ? TokenDepthwiseGroups(g, live: live, isOutput: isOutput, convs: convs, taken: gemms.taken.union(norms.taken))
                           : TokenDepthwiseGroups()
-        let owned = gemms.taken.union(norms.taken).union(convs.taken).union(tokens.taken)
+        let owned0 = gemms.taken.union(norms.taken).union(convs.taken).union(tokens.taken)
+        let views = fused("matmul-views") ? MatmulViewGroups(g, live: live, isOutput: isOutput, taken: owned0,
+                                            absorbedElsewhere: gemms.absorbed.union(norms.absorbed).union(convs.absorbed).union(tokens.absorbed))
+                         : MatmulViewGroups()
+        let owned = owned0.union(views.taken)
         let groups = fused("elementwise") ? FusionGroups(g, live: live, isOutput: isOutput, taken: owned) : FusionGroups()
         // Second liveness pass, over what the steps will read: a broadcast that every fused
         // consumer reads through is no longer needed.
@@ -71,6 +78,7 @@ public enum Compiler {
                 else if let (mm, _, operands, _) = gemms.roots[i] { reads = g.nodes[mm].inputs.map(\.id) + operands }
                 else if let t = tokens.roots[i] { reads = [t.x, g.nodes[t.conv].inputs[1].id] + t.operands }
                 else if let (conv, _, operands) = convs.roots[i] { reads = g.nodes[conv].inputs.map(\.id) + operands }
+                else if let m = views.roots[i] { reads = [m.a, m.b] }
                 else if let (_, operands) = groups.programs[i] { reads = operands }
                 else if let red = groups.reductions[i] { reads = red.operands }
                 else { reads = g.nodes[i].inputs.map(\.id) }
@@ -84,7 +92,7 @@ public enum Compiler {
         var steps: [Plan.Step] = []
         for (i, n) in g.nodes.enumerated() where live[i] && !groups.absorbed.contains(i) && !gemms.absorbed.contains(i)
                                                  && !norms.absorbed.contains(i) && !convs.absorbed.contains(i)
-                                                 && !tokens.absorbed.contains(i) {
+                                                 && !tokens.absorbed.contains(i) && !views.absorbed.contains(i) {
             slotOf[i] = shapes.count
             shapes.append(n.shape)
             let origin = "%\(i) \(n.op.name)\(n.label.map { " " + $0 } ?? "")"
@@ -109,6 +117,9 @@ public enum Compiler {
                     let xw = g.nodes[conv].inputs.map { slotOf[$0.id] }
                     steps.append(Plan.Step(kernel: .conv2dEpilogue(geo, epilogue), args: xw + operands.map { slotOf[$0] },
                                            out: slotOf[i], origin: origin))
+                } else if let m = views.roots[i], case .matmul(let ta, let tb) = g.nodes[m.matmul].op {
+                    steps.append(Plan.Step(kernel: .matmulView(transposeA: ta, transposeB: tb, a: m.aView, b: m.bView, y: m.yView),
+                                           args: [slotOf[m.a], slotOf[m.b]], out: slotOf[i], origin: origin))
                 } else if let (program, operands) = groups.programs[i] {
                     steps.append(Plan.Step(kernel: .fused(program), args: operands.map { slotOf[$0] }, out: slotOf[i], origin: origin))
                 } else if let red = groups.reductions[i] {
@@ -145,19 +156,33 @@ public enum Compiler {
     static let graphPasses: [(name: String, run: (Graph) throws -> Graph)] = [
         (Canonicalize.name, Canonicalize.apply),
         (DeadTaps.name, DeadTaps.apply),
+        (SliceSinking.name, SliceSinking.apply),
+        (BroadcastHoisting.name, BroadcastHoisting.apply),
         (ConstantFolding.name, ConstantFolding.apply),
         (CommonSubexpressions.name, CommonSubexpressions.apply),
         (AttentionFusion.name, AttentionFusion.apply),
     ]
+
+    /// Forward-graph rewrites a fused training session runs *before* autodiff, so the backward
+    /// graph is built from the smaller forward one (`SliceSinking`: masks that the loss does not
+    /// read are not computed; `BroadcastHoisting`: per-box copies of one image embedding are
+    /// processed once, and their gradients summed once).
+    public static func prepareForAutodiff(_ g: Graph) throws -> Graph {
+        var h = g
+        if !disabledFusions.contains(SliceSinking.name) { h = try SliceSinking.apply(h) }
+        if !disabledFusions.contains(BroadcastHoisting.name) { h = try BroadcastHoisting.apply(h) }
+        return h
+    }
 
     /// `SAMDG_DUMP_PASSES=dir`: after each pass, the graph's text goes to
     /// `dir/<input graph hash>.<k>-<pass name>.txt` (`.0-input.txt` before the first), to diff.
     static let dumpDirectory = ProcessInfo.processInfo.environment["SAMDG_DUMP_PASSES"]
 
     /// `SAMDG_SKIP_FUSION=name,…`: graph passes (`cse`, `attention-fusion`, …) and lowering groups
-    /// (`layer-norm`, `gemm-accumulate`, `conv-epilogue`, `token-depthwise`, `elementwise`,
-    /// `conv-chain`) to leave
-    /// out of fused plans, to bisect a difference between fused and unfused results.
+    /// (`layer-norm`, `gemm-accumulate`, `conv-epilogue`, `token-depthwise`, `matmul-views`,
+    /// `elementwise`, `conv-chain`), and the training rewrites (`rematerialize`, and the
+    /// pre-autodiff `slice-sinking` / `broadcast-hoisting` by their pass names) to leave out of
+    /// fused plans, to bisect a difference between fused and unfused results.
     public static let disabledFusions = Set((ProcessInfo.processInfo.environment["SAMDG_SKIP_FUSION"] ?? "")
         .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
 

@@ -23,6 +23,9 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
     case gatherRows([Int])
     case scatterAddRows([Int])
     case matmul(transposeA: Bool, transposeB: Bool)
+    /// matmul reading A and/or B through a permute (and batch broadcast) of its argument, and/or
+    /// writing the result permuted (`GemmView`): the layout ops around attention heads, no copies
+    case matmulView(transposeA: Bool, transposeB: Bool, a: GemmView?, b: GemmView?, y: GemmView?)
     /// addend + op(A)·op(B): args A, B, then the addend program's operands. The result is filled
     /// with the addend (broadcast), then the GEMM accumulates into it (beta = 1), so the add
     /// replaces the zeroing pass of a plain GEMM instead of taking a pass of its own.
@@ -75,6 +78,9 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .gatherRows: return "gather_rows"
         case .scatterAddRows: return "scatter_add_rows"
         case .matmul(let a, let b): return "matmul\(a ? "ᵀ" : "")\(b ? "·ᵀ" : "")"
+        case .matmulView(let ta, let tb, let va, let vb, let vy):
+            let views = [("A", va), ("B", vb), ("Y", vy)].compactMap { n, v in v.map { "\(n)\($0)" } }.joined(separator: ",")
+            return "matmul\(ta ? "ᵀ" : "")\(tb ? "·ᵀ" : "") via \(views)"
         case .matmulAccumulate(let a, let b, let p, let f):
             let terms = p.instrs.filter { if case .load = $0 { return true }; return false }.count
             return "matmul\(a ? "ᵀ" : "")\(b ? "·ᵀ" : "") + \(terms) term\(terms == 1 ? "" : "s")\(f.map { " → " + $0.name } ?? "")"
@@ -117,6 +123,7 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .gatherRows(let i): LayoutKernels.gatherRows(args[0], i, out)
         case .scatterAddRows(let i): LayoutKernels.scatterAddRows(args[0], i, out)
         case .matmul(let ta, let tb): Gemm.matmul(args[0], args[1], transA: ta, transB: tb, out)
+        case .matmulView(let ta, let tb, let va, let vb, let vy): Gemm.matmul(args[0], va, args[1], vb, transA: ta, transB: tb, out, vy)
         case .matmulAccumulate(let ta, let tb, let p, let f):
             FusedKernel.run(p, Array(args.dropFirst(2)), out)
             Gemm.matmul(args[0], args[1], transA: ta, transB: tb, out, accumulate: true)

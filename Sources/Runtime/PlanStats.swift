@@ -12,6 +12,9 @@ extension Plan {
         case .matmul(let ta, _), .matmulAccumulate(let ta, _, _, _):
             let a = slotShapes[s.args[0]]
             return 2 * out * Double(ta ? a[a.count - 2] : a[a.count - 1])
+        case .matmulView(let ta, _, let va, _, _):
+            let a = va?.shape ?? slotShapes[s.args[0]]
+            return 2 * out * Double(ta ? a[a.count - 2] : a[a.count - 1])
         case .attention:
             // the two products q·kᵀ and P·v: 2·N·M·(d + dv) per batch item
             let q = slotShapes[s.args[0]], k = slotShapes[s.args[1]]

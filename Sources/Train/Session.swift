@@ -20,7 +20,11 @@ public final class Session {
     /// `fuse` chooses fused plans (default: on unless `SAMDG_NO_FUSE` is set).
     /// Builds gradients of `loss` (a scalar output) or of Σ outputᵢ·cotangentᵢ when `cotangents`
     /// names an input per output, with respect to the named parameters or inputs in `wrt`.
+    /// Fused sessions with gradients first rewrite the forward graph (`Compiler.prepareForAutodiff`);
+    /// `graph` is then that rewritten graph (holding the gradient outputs), not the caller's.
     public init(_ graph: Graph, loss: String? = nil, cotangents: [String: String] = [:], wrt: [String] = [], fuse: Bool? = nil) throws {
+        let fused = fuse ?? !Self.noFuse
+        let graph = fused && !wrt.isEmpty ? try Compiler.prepareForAutodiff(graph) : graph
         self.graph = graph
         var names: [String] = []
         let forwardCount = graph.nodes.count
@@ -51,7 +55,6 @@ public final class Session {
         gradientNames = names
         // Training plans recompute cheap activations in backward instead of keeping them
         // (`Rematerialize`), unless unfused or `SAMDG_SKIP_FUSION` names it.
-        let fused = fuse ?? !Self.noFuse
         let remat = fused && !wrt.isEmpty && !Compiler.disabledFusions.contains(Rematerialize.name)
         let rg = remat ? try Rematerialize.apply(graph, forwardCount: forwardCount) : graph
         executor = Executor(try Compiler.compile(rg, fuse: fused))

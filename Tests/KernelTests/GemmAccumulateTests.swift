@@ -78,6 +78,18 @@ final class GemmAccumulateTests: XCTestCase {
 
     /// A product read elsewhere, a product that is an output, or an add that broadcasts the
     /// product stay plain.
+    /// A residual that is a batch broadcast of one image's tokens (SAM's decoder keys after
+    /// broadcast hoisting) is filled by strides: no broadcast step remains.
+    func testBroadcastTermIsReadThrough() throws {
+        let h = rng.tensor([3, 6, 4]), w = rng.tensor([5, 4]), r = rng.tensor([1, 6, 5])
+        let g = Graph()
+        let res = try g.broadcast(g.input("r", r.shape), [3, 6, 5])
+        g.output("y", try g.add(res, g.linear(g.input("h", h.shape), g.input("w", w.shape))))
+        try check(g, ["h": h, "w": w, "r": r], steps: 1)
+        let (_, plan) = try run(g, fuse: true, ["h": h, "w": w, "r": r])
+        XCTAssertFalse(plan.steps.contains { $0.kernel == .broadcast }, "\(plan)")
+    }
+
     func testSharedOrBroadcastProductsStayPlain() throws {
         let a = rng.tensor([4, 3]), b = rng.tensor([3, 5]), big = rng.tensor([2, 4, 5])
         let g = Graph()

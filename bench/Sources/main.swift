@@ -96,6 +96,38 @@ for (bh, n, d, side, label) in [(12, 4096, 64, 64, "global"), (300, 196, 64, 14,
     results.append(["workload": "attention_vitb_\(label)", "engine_gflops": ge, "sgemm_gflops": gr, "ratio": ge / gr])
 }
 
+// SAM decoder attention heads: 7 tokens × 4096 image tokens, 8 heads of 16, 4 boxes; the head
+// split / merge permutes read and written by strides. Baseline: one sgemm per (box, head) on
+// contiguous copies (the permutes not counted).
+do {
+    let (b, h, n, m, d) = (4, 8, 7, 4096, 16)
+    let g = Graph()
+    let q = g.input("q", [b, n, h * d]), k = g.input("k", [b, m, h * d])
+    let qh = try g.permute(g.reshape(q, [b, n, h, d]), [0, 2, 1, 3]), kh = try g.permute(g.reshape(k, [b, m, h, d]), [0, 2, 1, 3])
+    g.output("s", try g.matmul(qh, kh, transposeB: true))          // [b, h, n, m]
+    g.output("t", try g.matmul(kh, qh, transposeB: true))          // [b, h, m, n]
+    let ex = Executor(try Compiler.compile(g))
+    let bind = ["q": random([b, n, h * d]), "k": random([b, m, h * d])]
+    let qc = random([b * h, n, d]), kc = random([b * h, m, d]), sc = Tensor(zeros: [b * h, n, m]), tc = Tensor(zeros: [b * h, m, n])
+    let flops = 2.0 * 2.0 * Double(b * h * n * m * d)
+    var te: [Double] = [], tr: [Double] = []
+    for _ in 0..<9 {
+        var t0 = now(); _ = try ex.run(bind); te.append(now() - t0)
+        t0 = now()
+        for i in 0..<(b * h) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(m), Int32(d), 1, qc.ptr + i * n * d, Int32(d),
+                        kc.ptr + i * m * d, Int32(d), 0, sc.ptr + i * n * m, Int32(m))
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(d), 1, kc.ptr + i * m * d, Int32(d),
+                        qc.ptr + i * n * d, Int32(d), 0, tc.ptr + i * m * n, Int32(n))
+        }
+        tr.append(now() - t0)
+    }
+    let ge = flops / te.dropFirst().min()! / 1e9, gr = flops / tr.dropFirst().min()! / 1e9
+    print(pad("decoder heads 7×4096×16", 24) + String(format: "%7.1f GF/s   %7.1f GF/s   %5.1f%%  (%.2f ms vs %.2f ms)", ge, gr, 100 * ge / gr,
+                                                   te.dropFirst().min()! * 1e3, tr.dropFirst().min()! * 1e3))
+    results.append(["workload": "decoder_attention_heads", "engine_gflops": ge, "sgemm_gflops": gr, "ratio": ge / gr])
+}
+
 let count = 1 << 24   // 64 MiB per operand: far beyond the caches, so both sides are memory-bound
 let x = random([count]), y2 = random([count])
 let dst = Tensor(zeros: [count])

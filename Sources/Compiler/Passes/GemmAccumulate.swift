@@ -15,7 +15,8 @@ import Primitives
 /// tree: it descends through `add` operands of the root's shape that feed nothing else and are
 /// not graph outputs. When one leaf is a matmul of the root's shape with that same single use,
 /// the root becomes `matmulAccumulate(A, B; addend = Σ other leaves)` (each leaf broadcast by
-/// strides), and the tree's inner adds and the matmul get no step of their own. When the sum
+/// strides; a leaf that is a `broadcast` is read through to its input, so the copy need not
+/// exist), and the tree's inner adds and the matmul get no step of their own. When the sum
 /// feeds exactly one unary op (an MLP's GELU) and is not a graph output, that op joins as the
 /// step's activation, run in place right after the GEMM (the group's root is then the unary op;
 /// its separate pass and buffer disappear). Roots and
@@ -64,7 +65,10 @@ struct GemmAccumulateGroups {
             // addend = Σ other leaves (a leaf read twice is loaded once)
             var operands: [Int] = [], instrs: [FusedProgram.Instr] = []
             var sum = -1
-            for leaf in leaves {
+            for leaf0 in leaves {
+                // a broadcast term is read through (the fill broadcasts by strides): its copy need not exist
+                var leaf = leaf0
+                while case .broadcast = g.nodes[leaf].op, !isOutput.contains(leaf), !taken.contains(leaf) { leaf = g.nodes[leaf].inputs[0].id }
                 let slot = operands.firstIndex(of: leaf) ?? { operands.append(leaf); return operands.count - 1 }()
                 instrs.append(.load(slot))
                 if sum >= 0 { instrs.append(.binary(.add, sum, instrs.count - 1)) }

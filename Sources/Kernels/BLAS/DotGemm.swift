@@ -1,25 +1,29 @@
 /// C = A·Bᵀ (+ C) by direct dot products, for batched row-major products with one tiny side.
 ///
 /// Algorithm: every C[i][j] is a dot product of two contiguous rows (A[i, :], B[j, :]). With at
-/// most 8 rows on one side (the SAM hypernetwork product [4, 32]·[32, 65536]ᵀ and the
-/// 7-token attention products, e.g. [4096, 16]·[7, 16]ᵀ), OpenBLAS spends more on packing,
+/// most 8 rows on one side and a long contraction (the SAM hypernetwork product
+/// [4, 32]·[32, 65536]ᵀ and its gradients), OpenBLAS spends more on packing,
 /// thread start-up and edge kernels than on the arithmetic. Here the contraction axis is cut into
 /// chunks of 2048; per chunk the rows of the large side are streamed once and each is dotted with
 /// all rows of the small side, which stay in L1. Lanes accumulate in two SIMD16 registers and are
 /// summed by halving. Work is split over the threads by (batch, block of rows of the large side).
+/// Short contractions (k ≤ 64, e.g. SAM decoder heads of 16: [7, 16]·[4096, 16]ᵀ) are left to
+/// OpenBLAS, one single-threaded GEMM per batch element and core (`Gemm.strided`): there a dot
+/// product is one or two SIMD16 products and the horizontal sum would dominate.
 enum DotGemm {
     typealias V = SIMD16<Float>
     static let chunk = 2048
 
     /// Whether the direct path is used for one batch element of shape m×n, contraction k.
     static func applies(transA: Bool, transB: Bool, m: Int, n: Int, k: Int) -> Bool {
-        !transA && transB && min(m, n) <= 8 && m * n * k >= 1 && k >= 8
+        !transA && transB && min(m, n) <= 8 && m * n * k >= 1 && k > 64
     }
 
     /// For every batch element b: C_b[m×n] (+)= A_b[m×k]·B_b[n×k]ᵀ, with A_b = a + offA[b] and
-    /// B_b = b + offB[b] (row strides lda, ldb) and C_b = c + b·m·n (row stride n).
+    /// B_b = b + offB[b] (row strides lda, ldb) and C_b = c + offC[b] (row stride ldc).
     static func run(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, offA: [Int],
-                    b: UnsafePointer<Float>, ldb: Int, offB: [Int], c: UnsafeMutablePointer<Float>, accumulate: Bool) {
+                    b: UnsafePointer<Float>, ldb: Int, offB: [Int], c: UnsafeMutablePointer<Float>, offC: [Int], ldc: Int,
+                    accumulate: Bool) {
         let batch = offA.count
         let smallIsA = m <= n
         let large = smallIsA ? n : m
@@ -28,7 +32,7 @@ enum DotGemm {
         Parallel.forChunks(batch * blocks, grain: 1) { range in
             for task in range {
                 let bi = task / blocks, l0 = (task % blocks) * block, l1 = min(large, l0 + block)
-                let pa = a + offA[bi], pb = b + offB[bi], pc = c + bi * m * n
+                let pa = a + offA[bi], pb = b + offB[bi], pc = c + offC[bi]
                 var k0 = 0
                 while k0 < k {
                     let len = min(chunk, k - k0)
@@ -36,10 +40,10 @@ enum DotGemm {
                     for l in l0..<l1 {
                         if smallIsA {
                             let row = pb + l * ldb + k0
-                            for i in 0..<m { add(dot(pa + i * lda + k0, row, len), pc + i * n + l, first) }
+                            for i in 0..<m { add(dot(pa + i * lda + k0, row, len), pc + i * ldc + l, first) }
                         } else {
                             let row = pa + l * lda + k0
-                            for j in 0..<n { add(dot(row, pb + j * ldb + k0, len), pc + l * n + j, first) }
+                            for j in 0..<n { add(dot(row, pb + j * ldb + k0, len), pc + l * ldc + j, first) }
                         }
                     }
                     k0 += len

@@ -35,25 +35,100 @@ public enum Gemm {
                   b: b.ptr, ldb: ldb, beta: beta, c: y.ptr, ldc: n)
             return
         }
-        let sa = broadcastStrides(Array(a.shape.dropLast(2)), to: batchShape)
-        let sb = broadcastStrides(Array(b.shape.dropLast(2)), to: batchShape)
-        let matA = a.shape[ra - 1] * a.shape[ra - 2], matB = b.shape[rb - 1] * b.shape[rb - 2]
-        var offA = [Int](repeating: 0, count: batch), offB = offA
+        strided(a.ptr, a.shape, ShapeMath.strides(a.shape), b.ptr, b.shape, ShapeMath.strides(b.shape),
+                y.ptr, y.shape, ShapeMath.strides(y.shape), transA: transA, transB: transB, accumulate: accumulate)
+    }
+
+    /// `matmul` through views: `a`, `b` are `permute(buffer, view.perm)` broadcast to `view.shape`,
+    /// and the result is written as `permute(result, yView.perm)` (the head split / merge
+    /// permutes of multi-head attention), with no copy: batch axes by strides, matrix rows by the
+    /// leading dimension. Views keep the last axis last (asserted by `GemmView.init`).
+    public static func matmul(_ a: Tensor, _ aView: GemmView?, _ b: Tensor, _ bView: GemmView?, transA: Bool, transB: Bool,
+                              _ y: Tensor, _ yView: GemmView?) {
+        let (aShape, aStrides) = aView.map { ($0.shape, $0.inputStrides(buffer: a.shape)) } ?? (a.shape, ShapeMath.strides(a.shape))
+        let (bShape, bStrides) = bView.map { ($0.shape, $0.inputStrides(buffer: b.shape)) } ?? (b.shape, ShapeMath.strides(b.shape))
+        let (yShape, yStrides) = yView.map { ($0.shape, $0.outputStrides()) } ?? (y.shape, ShapeMath.strides(y.shape))
+        strided(a.ptr, aShape, aStrides, b.ptr, bShape, bStrides, y.ptr, yShape, yStrides, transA: transA, transB: transB, accumulate: false)
+    }
+
+    /// The general batched product over element strides (last-axis stride 1 on every operand).
+    static func strided(_ a: UnsafePointer<Float>, _ aShape: [Int], _ aStrides: [Int],
+                        _ b: UnsafePointer<Float>, _ bShape: [Int], _ bStrides: [Int],
+                        _ y: UnsafeMutablePointer<Float>, _ yShape: [Int], _ yStrides: [Int],
+                        transA: Bool, transB: Bool, accumulate: Bool) {
+        let ra = aShape.count, rb = bShape.count, ry = yShape.count
+        let m = transA ? aShape[ra - 1] : aShape[ra - 2]
+        let k = transA ? aShape[ra - 2] : aShape[ra - 1]
+        let n = transB ? bShape[rb - 2] : bShape[rb - 1]
+        /// row stride of a matrix whose columns are contiguous (any value ≥ the row length for one row)
+        func ld(_ shape: [Int], _ strides: [Int]) -> Int {
+            let r = shape.count
+            return shape[r - 2] == 1 ? max(1, shape[r - 1]) : strides[r - 2]
+        }
+        let lda = ld(aShape, aStrides), ldb = ld(bShape, bStrides), ldy = ld(yShape, yStrides)
+        let batchShape = Array(yShape.dropLast(2))
+        let batch = ShapeMath.count(batchShape)
+        var offA = [Int](repeating: 0, count: batch), offB = offA, offY = offA
         for i in 0..<batch {
             var rem = i
             for d in stride(from: batchShape.count - 1, through: 0, by: -1) {
                 let j = rem % batchShape[d]; rem /= batchShape[d]
-                offA[i] += j * sa[d] * matA; offB[i] += j * sb[d] * matB
+                let da = d - (ry - ra), db = d - (ry - rb)
+                if da >= 0 && aShape[da] != 1 { offA[i] += j * aStrides[da] }
+                if db >= 0 && bShape[db] != 1 { offB[i] += j * bStrides[db] }
+                offY[i] += j * yStrides[d]
             }
         }
         if DotGemm.applies(transA: transA, transB: transB, m: m, n: n, k: k) {
-            DotGemm.run(m: m, n: n, k: k, a: a.ptr, lda: lda, offA: offA, b: b.ptr, ldb: ldb, offB: offB,
-                        c: y.ptr, accumulate: accumulate)
+            DotGemm.run(m: m, n: n, k: k, a: a, lda: lda, offA: offA, b: b, ldb: ldb, offB: offB,
+                        c: y, offC: offY, ldc: ldy, accumulate: accumulate)
+            return
+        }
+        let beta: Float = accumulate ? 1 : 0
+        // Many small products: one per worker at a time, OpenBLAS single-threaded in each.
+        if batch >= 4 && m * n * k <= 1 << 21 {
+            Parallel.forTasks(batch) { i, _ in
+                sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a + offA[i], lda: lda,
+                      b: b + offB[i], ldb: ldb, beta: beta, c: y + offY[i], ldc: ldy)
+            }
             return
         }
         for i in 0..<batch {
-            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a.ptr + offA[i], lda: lda,
-                  b: b.ptr + offB[i], ldb: ldb, beta: beta, c: y.ptr + i * m * n, ldc: n)
+            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a + offA[i], lda: lda,
+                  b: b + offB[i], ldb: ldb, beta: beta, c: y + offY[i], ldc: ldy)
         }
+    }
+}
+
+/// How a matmul operand or result lies in the buffer bound to it, so that a permute (and a batch
+/// broadcast) next to a matmul needs no copy: logical axis i of the operand is buffer axis
+/// `perm[i]`, broadcast to `shape` where the buffer has extent 1; for a result, the buffer is
+/// `permute(result, perm)` and `shape` the result's logical shape. The last axis stays last, so
+/// matrix rows are contiguous and BLAS reaches them by a leading dimension.
+public struct GemmView: Hashable, Sendable, CustomStringConvertible {
+    public let perm: [Int]
+    public let shape: [Int]
+
+    public init(perm: [Int], shape: [Int]) {
+        precondition(perm.count == shape.count && perm.count >= 2 && perm.last == perm.count - 1 && perm.sorted() == Array(perm.indices),
+                     "GemmView: \(perm) must permute \(shape.count) axes and keep the last one last")
+        self.perm = perm
+        self.shape = shape
+    }
+
+    public var description: String { "\(perm)" }
+
+    /// Element strides of the logical operand inside a buffer of shape `buffer`.
+    public func inputStrides(buffer: [Int]) -> [Int] {
+        let s = ShapeMath.strides(buffer)
+        return perm.indices.map { i in buffer[perm[i]] == shape[i] ? s[perm[i]] : 0 }
+    }
+
+    /// Element strides of the logical result inside its buffer `permute(result, perm)`.
+    public func outputStrides() -> [Int] {
+        let s = ShapeMath.strides(perm.map { shape[$0] })
+        var r = [Int](repeating: 0, count: perm.count)
+        for i in perm.indices { r[perm[i]] = s[i] }
+        return r
     }
 }

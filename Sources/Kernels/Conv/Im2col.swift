@@ -89,6 +89,23 @@ enum Im2col {
     /// x[c][oy·kh + i][ox·kw + j] = col[c][i][j][oy][ox].
     static func depthToSpace(_ col: UnsafePointer<Float>, _ d: Dims, _ x: UnsafeMutablePointer<Float>) {
         let plane = d.oh * d.ow
+        if d.kw == 2 {
+            // ConvTranspose2d(k2, s2): each output row interleaves two rows of col (j = 0, 1);
+            // one loop stores both, so the compiler emits vector interleaving stores instead of
+            // two passes of stride-2 scalar stores.
+            Parallel.forChunks(d.c * d.kh * d.oh, grain: max(1, 8192 / max(1, 2 * d.ow))) { range in
+                for t in range {
+                    let c = t / (d.kh * d.oh), i = (t / d.oh) % d.kh, oy = t % d.oh
+                    let a = col + ((c * d.kh + i) * 2) * plane + oy * d.ow, b = a + plane
+                    let row = x + (c * d.h + oy * d.kh + i) * d.w
+                    for ox in 0..<d.ow {
+                        row[2 * ox] = a[ox]
+                        row[2 * ox + 1] = b[ox]
+                    }
+                }
+            }
+            return
+        }
         Strided.gather(col, offset: 0, strides: [d.kh * d.kw * plane, d.ow, d.kw * plane, 1, plane],
                        shape: [d.c, d.oh, d.kh, d.ow, d.kw], into: x)
     }

@@ -111,7 +111,11 @@ public enum SoftmaxKernel {
         let px = UnsafePointer(x.ptr), py = y.ptr
         if inner == 1 {
             Parallel.forChunks(outer, grain: max(1, 4096 / max(n, 1))) { range in
-                for o in range { row(px + o * n, py + o * n, n) }
+                var o = range.lowerBound
+                if n < 16 {
+                    while o + 16 <= range.upperBound { shortRows16(px + o * n, py + o * n, n); o += 16 }
+                }
+                for r in o..<range.upperBound { row(px + r * n, py + r * n, n) }
             }
             return
         }
@@ -189,6 +193,29 @@ public enum SoftmaxKernel {
     /// A row shorter than a vector (SAM's 7-key token attention): the same values as `row`
     /// (max, one vector exp over the padded row, the sum in lane order) without its 16-lane
     /// horizontal reductions, which cost more than the row itself.
+    /// 16 consecutive rows of n < 16 (attention over a few tokens: SAM's decoder rows of 7), one
+    /// row per lane: n full-width exps instead of 16 mostly idle ones. Per row it does what
+    /// `shortRow` does, in the same order, so the results are identical.
+    static func shortRows16(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        typealias V = SIMD16<Float>
+        withUnsafeTemporaryAllocation(of: V.self, capacity: n) { col in
+            var m = V(repeating: -.infinity)
+            for k in 0..<n {
+                var v = V()
+                for l in 0..<16 { v[l] = x[l * n + k] }
+                col[k] = v
+                m = m.replacing(with: v, where: (v .> m) .| (v .!= v))       // `combine`'s max, NaN kept
+            }
+            var s = V(repeating: 0)
+            for k in 0..<n { let e = VMath.exp(col[k] - m); col[k] = e; s += e }
+            let inv = 1 / s
+            for k in 0..<n {
+                let v = col[k] * inv
+                for l in 0..<16 { y[l * n + k] = v[l] }
+            }
+        }
+    }
+
     static func shortRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
         var m = -Float.infinity
         for k in 0..<n { m = ReduceKernels.combine(m, x[k], true) }
