@@ -43,13 +43,15 @@ public enum Compiler {
             for v in g.nodes[i].inputs { live[v.id] = true }
         }
         let isOutput = Set(g.outputs.map(\.value.id))
+        let strided = fuse && stridedAttention ? StridedAttentionGroups(g, live: live, isOutput: isOutput) : StridedAttentionGroups()
         let norms = fuse ? LayerNormGroups(g, live: live, isOutput: isOutput) : LayerNormGroups()
-        let gemms = fuse ? GemmAccumulateGroups(g, live: live, isOutput: isOutput, taken: norms.taken) : GemmAccumulateGroups()
+        let gemms = fuse ? GemmAccumulateGroups(g, live: live, isOutput: isOutput, taken: norms.taken.union(strided.taken))
+                         : GemmAccumulateGroups()
         let convs = fuse ? ConvEpilogueGroups(g, live: live, isOutput: isOutput, taken: gemms.taken.union(norms.taken))
                          : ConvEpilogueGroups()
         let tokens = fuse ? TokenDepthwiseGroups(g, live: live, isOutput: isOutput, convs: convs, taken: gemms.taken.union(norms.taken))
                           : TokenDepthwiseGroups()
-        let owned = gemms.taken.union(norms.taken).union(convs.taken).union(tokens.taken)
+        let owned = gemms.taken.union(norms.taken).union(convs.taken).union(tokens.taken).union(strided.taken)
         let groups = fuse ? FusionGroups(g, live: live, isOutput: isOutput, taken: owned) : FusionGroups()
         // Second liveness pass, over what the steps will read: a broadcast that every fused
         // consumer reads through is no longer needed.
@@ -58,7 +60,8 @@ public enum Compiler {
             for (_, v) in g.outputs { needed[v.id] = true }
             for i in stride(from: g.nodes.count - 1, through: 0, by: -1) where needed[i] && live[i] {
                 let reads: [Int]
-                if let m = norms.roots[i] { reads = [m.x] + (m.weight.map { [$0] } ?? []) + (m.bias.map { [$0] } ?? []) }
+                if let a = strided.roots[i] { reads = a.operands }
+                else if let m = norms.roots[i] { reads = [m.x] + (m.weight.map { [$0] } ?? []) + (m.bias.map { [$0] } ?? []) }
                 else if let (mm, _, operands, _) = gemms.roots[i] { reads = g.nodes[mm].inputs.map(\.id) + operands }
                 else if let t = tokens.roots[i] { reads = [t.x, g.nodes[t.conv].inputs[1].id] + t.operands }
                 else if let (conv, _, operands) = convs.roots[i] { reads = g.nodes[conv].inputs.map(\.id) + operands }
@@ -75,7 +78,7 @@ public enum Compiler {
         var steps: [Plan.Step] = []
         for (i, n) in g.nodes.enumerated() where live[i] && !groups.absorbed.contains(i) && !gemms.absorbed.contains(i)
                                                  && !norms.absorbed.contains(i) && !convs.absorbed.contains(i)
-                                                 && !tokens.absorbed.contains(i) {
+                                                 && !tokens.absorbed.contains(i) && !strided.absorbed.contains(i) {
             slotOf[i] = shapes.count
             shapes.append(n.shape)
             let origin = "%\(i) \(n.op.name)\(n.label.map { " " + $0 } ?? "")"
@@ -83,7 +86,10 @@ public enum Compiler {
             case .input(let name, _), .parameter(let name, _):
                 bindings.append((name, slotOf[i]))
             default:
-                if let m = norms.roots[i] {
+                if let a = strided.roots[i] {
+                    steps.append(Plan.Step(kernel: .attentionStrided(a.spec), args: a.operands.map { slotOf[$0] },
+                                           out: slotOf[i], origin: origin))
+                } else if let m = norms.roots[i] {
                     let args = [m.x] + (m.weight.map { [$0] } ?? []) + (m.bias.map { [$0] } ?? [])
                     steps.append(Plan.Step(kernel: .layerNorm(axis: m.axis, eps: m.eps, weight: m.weight != nil, bias: m.bias != nil),
                                            args: args.map { slotOf[$0] }, out: slotOf[i], origin: origin))
@@ -142,6 +148,10 @@ public enum Compiler {
     /// `SAMDG_DUMP_PASSES=dir`: after each pass, the graph's text goes to
     /// `dir/<input graph hash>.<k>-<pass name>.txt` (`.0-input.txt` before the first), to diff.
     static let dumpDirectory = ProcessInfo.processInfo.environment["SAMDG_DUMP_PASSES"]
+
+    /// `StridedAttentionGroups` on (the default); `SAMDG_STRIDED_ATTENTION=0` turns them off, to
+    /// measure what they save. Tests flip it directly.
+    nonisolated(unsafe) static var stridedAttention = ProcessInfo.processInfo.environment["SAMDG_STRIDED_ATTENTION"] != "0"
 
     static func runPasses(_ input: Graph) throws -> Graph {
         var g = input
