@@ -7,7 +7,7 @@ import Tensor
 /// Lowering: Graph → Plan.
 ///
 /// 0. With `fuse`, the Graph → Graph passes of `graphPasses` run first: canonicalisation,
-///    constant folding, common-subexpression elimination, attention fusion.
+///    constant folding, common-subexpression elimination, attention fusion, crop before linear.
 /// 1. Dead-code elimination: keep only nodes the outputs depend on.
 /// 2. One slot per kept node; inputs and parameters become named bindings, constants `fill` steps.
 /// 3. Each remaining op maps to exactly one kernel, except fusion groups: layer norms
@@ -143,6 +143,7 @@ public enum Compiler {
         (ConstantFolding.name, ConstantFolding.apply),
         (CommonSubexpressions.name, CommonSubexpressions.apply),
         (AttentionFusion.name, AttentionFusion.apply),
+        (CropBeforeLinear.name, CropBeforeLinear.apply),
     ]
 
     /// `SAMDG_DUMP_PASSES=dir`: after each pass, the graph's text goes to

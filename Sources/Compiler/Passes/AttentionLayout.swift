@@ -135,8 +135,9 @@ struct StridedView: Equatable {
 ///
 /// Algorithm: each operand is followed up through view ops to the buffer it reads
 /// (`StridedView`), which must give contiguous columns, one row stride and any batch strides;
-/// the result is followed down through view ops that are the single consumer of the one before
-/// (not graph outputs, not taken), and the last of them becomes the group's root. The rel-pos
+/// the result is followed down through reshapes and permutes that are the single consumer of the
+/// one before (not graph outputs), and the last of the longest run the kernel can write through
+/// (one row stride) becomes the group's root. The rel-pos
 /// operands are checked by comparing their views (and the views of the matmuls' q operands)
 /// with the ones `add_decomposed_rel_pos` gives for a qh × qw query grid; when they differ, or
 /// any operand is not a view the kernel can read, the attention stays as it is. Intermediate
@@ -194,27 +195,31 @@ struct StridedAttentionGroups {
                 }
                 if cur != next { break }
             }
-            var out: StridedView? = .contiguous(cur, g.nodes[cur].shape)
-            for c in chain.reversed() {
-                let input = g.nodes[c].inputs[0].id
-                switch g.nodes[c].op {
-                case .reshape: out = out?.reshaped(g.nodes[input].shape)
-                case .permute(let p):
-                    if var v = out {
-                        for (a, src) in p.enumerated() { v.axes[src] = out!.axes[a] }
-                        out = v
+            /// the attention result's layout inside the buffer of chain[len - 1] (the longest prefix
+            /// the kernel can write through wins)
+            func layout(_ len: Int) -> AttentionOperandLayout? {
+                let end = len == 0 ? i : chain[len - 1]
+                var out: StridedView? = .contiguous(end, g.nodes[end].shape)
+                for c in chain.prefix(len).reversed() {
+                    let input = g.nodes[c].inputs[0].id
+                    switch g.nodes[c].op {
+                    case .reshape: out = out?.reshaped(g.nodes[input].shape)
+                    case .permute(let p):
+                        if var v = out {
+                            for (a, src) in p.enumerated() { v.axes[src] = out!.axes[a] }
+                            out = v
+                        }
+                    default: out = nil
                     }
-                default: out = nil
                 }
+                guard let ov = out, ov.shape == g.nodes[i].shape else { return nil }
+                return ov.operandLayout()
             }
-            var root = cur
-            var outLayout: AttentionOperandLayout
-            if let ov = out, ov.shape == g.nodes[i].shape, let ol = ov.operandLayout() {
-                outLayout = ol
-            } else {            // the attention's own result, contiguous
-                root = i; chain = []
-                outLayout = .contiguous(items: batch, rows: n, columns: dv)
-            }
+            var len = chain.count
+            while len > 0 && layout(len) == nil { len -= 1 }
+            chain = Array(chain.prefix(len))
+            let root = chain.last ?? i
+            let outLayout = layout(len) ?? .contiguous(items: batch, rows: n, columns: dv)
             // nothing to save: every operand already a buffer of its own, the result used as it is
             if operands.prefix(3) == ins.prefix(3), relGrid.isEmpty, root == i { continue }
             let spec = AttentionSpec(batch: batch, n: n, m: m, d: d, dv: dv, scale: scale, q: ql, k: kl, v: vl, out: outLayout,
