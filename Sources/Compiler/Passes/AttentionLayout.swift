@@ -58,6 +58,7 @@ struct StridedView: Equatable {
         let sh = shape
         for a in axes.indices where !(starts[a] == 0 && ends[a] == sh[a] && steps[a] == 1) {
             let count = max(0, (ends[a] - starts[a] + steps[a] - 1) / steps[a])
+            guard count > 0 else { return nil }
             if v.axes[a].isEmpty { continue }                   // a size-1 axis: nothing moves
             guard v.axes[a].count == 1 else { return nil }
             let d = v.axes[a][0]
