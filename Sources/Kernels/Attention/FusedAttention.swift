@@ -159,26 +159,35 @@ public enum AttentionKernel {
         let (m, d, dv) = (g.m, g.d, g.dv)
         let packedPer = AttentionMicro.packedCount(m: m, d: d)
         let perTask = tileRows(n: g.n, m: m) >= g.n
-        let packed = UnsafeMutablePointer<Float>.allocate(capacity: packedPer * (perTask ? max(Parallel.threads, 1) : g.batch))
+        let copies = perTask ? max(Parallel.threads, 1) : g.batch
+        let packed = UnsafeMutablePointer<Float>.allocate(capacity: packedPer * copies)
         defer { packed.deallocate() }
-        if !perTask {
-            Parallel.forTasks(g.batch) { b, _ in
-                AttentionMicro.packKeys(k.row(b, 0), ldk: k.ld, m: m, d: d, scale: g.scale * log2e, into: packed + b * packedPer)
+        // v rows far apart (read in place from a qkv projection): copied next to each other first,
+        // so the value product's per-key row reads stay on few pages
+        let stageV = v.ld != dv
+        let vPer = m * dv
+        let vCopy = UnsafeMutablePointer<Float>.allocate(capacity: stageV ? vPer * copies : 0)
+        defer { vCopy.deallocate() }
+        func pack(_ b: Int, into slot: Int) {
+            AttentionMicro.packKeys(k.row(b, 0), ldk: k.ld, m: m, d: d, scale: g.scale * log2e, into: packed + slot * packedPer)
+            if stageV {
+                let dst = vCopy + slot * vPer
+                for j in 0..<m { (dst + j * dv).update(from: v.row(b, j), count: dv) }
             }
         }
+        if !perTask { Parallel.forTasks(g.batch) { b, _ in pack(b, into: b) } }
         let kb = min((max(keyBlock, 1) + 15) / 16 * 16, (m + 15) / 16 * 16)    // whole panels
         tiles(g, q: q, keyBlock: kb, spare: max(kb, dv), bias: bias, out: out, outLayout: outLayout, lds: { _ in kb },
-              prepare: perTask ? { b, worker in
-                  AttentionMicro.packKeys(k.row(b, 0), ldk: k.ld, m: m, d: d, scale: g.scale * log2e, into: packed + worker * packedPer)
-              } : nil,
+              prepare: perTask ? { b, worker in pack(b, into: worker) } : nil,
               scores: { t, s, spare in
                   let kp = packed + (perTask ? t.worker : t.item) * packedPer + t.j0 * d
-                  AttentionMicro.scores(q: q.row(t.item, t.t0), ldq: q.ld, rows: t.rows, d: d, packed: kp,
+                  AttentionMicro.scores(q: t.q, ldq: t.ldq, rows: t.rows, d: d, packed: kp,
                                         panels: (t.mb + 15) / 16, s: s, lds: kb, rowScratch: spare)
               },
               values: { t, s, o, spare in
-                  AttentionMicro.values(p: s, ldp: kb, rows: t.rows, keys: t.mb, v: v.row(t.item, t.j0), ldv: v.ld, dv: dv,
-                                        o: o, ldo: outLayout.rowStride, first: t.j0 == 0, rowScratch: spare)
+                  let vr = stageV ? UnsafePointer(vCopy + (perTask ? t.worker : t.item) * vPer + t.j0 * dv) : v.row(t.item, t.j0)
+                  AttentionMicro.values(p: s, ldp: kb, rows: t.rows, keys: t.mb, v: vr, ldv: stageV ? dv : v.ld, dv: dv,
+                                        o: o, ldo: t.ldo, first: t.j0 == 0, rowScratch: spare)
               })
     }
 
@@ -189,17 +198,21 @@ public enum AttentionKernel {
         tiles(g, q: q, keyBlock: max(1, min(m, keyBlock)), spare: 0, bias: bias, out: out, outLayout: outLayout, lds: { $0 },
               scores: { t, s, _ in
                   Gemm.sgemm(transA: false, transB: true, m: t.rows, n: t.mb, k: d, alpha: g.scale * log2e,
-                             a: q.row(t.item, t.t0), lda: q.ld, b: k.row(t.item, t.j0), ldb: k.ld, c: s, ldc: t.mb)
+                             a: t.q, lda: t.ldq, b: k.row(t.item, t.j0), ldb: k.ld, c: s, ldc: t.mb)
               },
               values: { t, s, o, _ in
                   Gemm.sgemm(transA: false, transB: false, m: t.rows, n: dv, k: t.mb, a: s, lda: t.mb,
-                             b: v.row(t.item, t.j0), ldb: v.ld, beta: t.j0 == 0 ? 0 : 1, c: o, ldc: outLayout.rowStride)
+                             b: v.row(t.item, t.j0), ldb: v.ld, beta: t.j0 == 0 ? 0 : 1, c: o, ldc: t.ldo)
               })
     }
 
     /// One key block of one query tile: batch item, first query row of the tile (within the
     /// item), row count, first key and key count.
-    struct Block { let item, t0, rows, j0, mb, worker: Int }
+    struct Block {
+        let item, t0, rows, j0, mb, worker: Int
+        /// the tile's query rows and the output tile (in place, or staged in scratch)
+        let q: UnsafePointer<Float>, ldq: Int, ldo: Int
+    }
 
     /// The online-softmax driver both paths share. Tasks are (batch item, tile of `tileRows`
     /// queries), each starting with `prepare(item, worker)` if given; per key block of `kb`, `scores` writes the logits S (row stride `lds(mb)`), the
@@ -220,18 +233,28 @@ public enum AttentionKernel {
         var tableFloats = 0
         let khp = (g.kh + 15) / 16 * 16, kwp = (g.kw + 15) / 16 * 16
         if case .tables = bias { tableFloats = rows * (khp + kwp) }
-        let per = (rows * kb + kb + 16 + spare + 2 * rows + tableFloats + 15) & ~15
+        // strided q rows and output rows (far apart in a qkv projection or a heads-merged result)
+        // are staged through contiguous tiles in scratch
+        let stageQ = q.ld != g.d, stageO = outLayout.rowStride != dv
+        let qFloats = stageQ ? rows * g.d : 0, oFloats = stageO ? rows * dv : 0
+        let per = (rows * kb + kb + 16 + spare + 2 * rows + tableFloats + qFloats + oFloats + 15) & ~15
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: per * workers)
         defer { scratch.deallocate() }
-        let ldo = outLayout.rowStride
+        let ldOut = outLayout.rowStride
         Parallel.forTasks(tasks) { task, worker in
             let b = task / tilesPerItem, t0 = (task % tilesPerItem) * rows, tr = min(rows, n - t0)
             let s = scratch + worker * per, brow = s + rows * kb, extra = brow + kb + 16
-            let rmax = extra + spare, rsum = rmax + rows, tab = rsum + rows
-            let o = out + outLayout.base(b) + t0 * ldo
+            let rmax = extra + spare, rsum = rmax + rows, tab = rsum + rows, qbuf = tab + tableFloats, obuf = qbuf + qFloats
+            let dst = out + outLayout.base(b) + t0 * ldOut
+            let o = stageO ? obuf : dst, ldo = stageO ? dv : ldOut
+            var qt = q.row(b, t0), ldq = q.ld
+            if stageQ {
+                for r in 0..<tr { (qbuf + r * g.d).update(from: q.row(b, t0 + r), count: g.d) }
+                qt = UnsafePointer(qbuf); ldq = g.d
+            }
             prepare?(b, worker)
             if case .tables(let th, let tw, let qw) = bias {
-                relativeRows(q: q.row(b, t0), ldq: q.ld, rows: tr, firstQuery: t0, d: g.d, th, kh: g.kh, tw, kw: g.kw, qw: qw,
+                relativeRows(q: qt, ldq: ldq, rows: tr, firstQuery: t0, d: g.d, th, kh: g.kh, tw, kw: g.kw, qw: qw,
                              h: tab, w: tab + tr * khp)
             }
             rmax.update(repeating: -.infinity, count: tr)
@@ -239,7 +262,7 @@ public enum AttentionKernel {
             var j0 = 0
             while j0 < m {
                 let mb = min(kb, m - j0), ld = lds(mb)
-                let block = Block(item: b, t0: t0, rows: tr, j0: j0, mb: mb, worker: worker)
+                let block = Block(item: b, t0: t0, rows: tr, j0: j0, mb: mb, worker: worker, q: qt, ldq: ldq, ldo: ldo)
                 scores(block, s, extra)
                 for i in 0..<tr {
                     let rb: RowBias
@@ -258,7 +281,7 @@ public enum AttentionKernel {
                 values(block, s, o, extra)
                 j0 += mb
             }
-            normalise(o, rows: tr, dv: dv, ldo: ldo, sums: rsum)
+            normalise(o, ldo, into: dst, ldOut, rows: tr, dv: dv, sums: rsum)
         }
     }
 
@@ -297,12 +320,13 @@ public enum AttentionKernel {
         }
     }
 
-    /// O[i, :] *= 1 / l_i (normalising O costs dv per row, not M).
+    /// dst[i, :] = O[i, :] / l_i (normalising O costs dv per row, not M); O and dst may be the same rows.
     @inline(__always)
-    static func normalise(_ o: UnsafeMutablePointer<Float>, rows: Int, dv: Int, ldo: Int, sums: UnsafePointer<Float>) {
+    static func normalise(_ o: UnsafeMutablePointer<Float>, _ ldo: Int, into dst: UnsafeMutablePointer<Float>, _ ldd: Int,
+                          rows: Int, dv: Int, sums: UnsafePointer<Float>) {
         for i in 0..<rows {
-            let oi = o + i * ldo, c = 1 / sums[i]
-            for j in 0..<dv { oi[j] *= c }
+            let oi = o + i * ldo, di = dst + i * ldd, c = 1 / sums[i]
+            for j in 0..<dv { di[j] = oi[j] * c }
         }
     }
 
