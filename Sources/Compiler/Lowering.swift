@@ -8,8 +8,9 @@ import Tensor
 ///
 /// 0. With `fuse`, the Graph → Graph passes of `graphPasses` run first: canonicalisation,
 ///    dead-tap pruning, slice sinking, broadcast hoisting, constant folding, common-subexpression
-///    elimination, attention fusion. (Fused training sessions run slice sinking and broadcast
-///    hoisting on the forward graph before autodiff as well: `prepareForAutodiff`.)
+///    elimination, attention fusion, crop before linear. (Fused training sessions run slice
+///    sinking and broadcast hoisting on the forward graph before autodiff as well:
+///    `prepareForAutodiff`.)
 /// 1. Dead-code elimination: keep only nodes the outputs depend on.
 /// 2. One slot per kept node; inputs and parameters become named bindings, constants `fill` steps.
 /// 3. Each remaining op maps to exactly one kernel, except fusion groups: layer norms
@@ -55,15 +56,19 @@ public enum Compiler {
         }
         let isOutput = Set(g.outputs.map(\.value.id))
         let fused = { (name: String) in fuse && !skip.contains(name) }
+        let strided = fused("strided-attention") && stridedAttention ? StridedAttentionGroups(g, live: live, isOutput: isOutput)
+                                                                     : StridedAttentionGroups()
         let norms = fused("layer-norm") ? LayerNormGroups(g, live: live, isOutput: isOutput) : LayerNormGroups()
-        let gemms = fused("gemm-accumulate") ? GemmAccumulateGroups(g, live: live, isOutput: isOutput, taken: norms.taken) : GemmAccumulateGroups()
+        let gemms = fused("gemm-accumulate") ? GemmAccumulateGroups(g, live: live, isOutput: isOutput, taken: norms.taken.union(strided.taken))
+                                             : GemmAccumulateGroups()
         let convs = fused("conv-epilogue") ? ConvEpilogueGroups(g, live: live, isOutput: isOutput, taken: gemms.taken.union(norms.taken))
                          : ConvEpilogueGroups()
         let tokens = fused("token-depthwise") ? TokenDepthwiseGroups(g, live: live, isOutput: isOutput, convs: convs, taken: gemms.taken.union(norms.taken))
                           : TokenDepthwiseGroups()
-        let owned0 = gemms.taken.union(norms.taken).union(convs.taken).union(tokens.taken)
+        let owned0 = gemms.taken.union(norms.taken).union(convs.taken).union(tokens.taken).union(strided.taken)
         let views = fused("matmul-views") ? MatmulViewGroups(g, live: live, isOutput: isOutput, taken: owned0,
-                                            absorbedElsewhere: gemms.absorbed.union(norms.absorbed).union(convs.absorbed).union(tokens.absorbed))
+                                            absorbedElsewhere: gemms.absorbed.union(norms.absorbed).union(convs.absorbed)
+                                                .union(tokens.absorbed).union(strided.absorbed))
                          : MatmulViewGroups()
         let owned = owned0.union(views.taken)
         let groups = fused("elementwise") ? FusionGroups(g, live: live, isOutput: isOutput, taken: owned) : FusionGroups()
@@ -74,7 +79,8 @@ public enum Compiler {
             for (_, v) in g.outputs { needed[v.id] = true }
             for i in stride(from: g.nodes.count - 1, through: 0, by: -1) where needed[i] && live[i] {
                 let reads: [Int]
-                if let m = norms.roots[i] { reads = [m.x] + (m.weight.map { [$0] } ?? []) + (m.bias.map { [$0] } ?? []) }
+                if let a = strided.roots[i] { reads = a.operands }
+                else if let m = norms.roots[i] { reads = [m.x] + (m.weight.map { [$0] } ?? []) + (m.bias.map { [$0] } ?? []) }
                 else if let (mm, _, operands, _) = gemms.roots[i] { reads = g.nodes[mm].inputs.map(\.id) + operands }
                 else if let t = tokens.roots[i] { reads = [t.x, g.nodes[t.conv].inputs[1].id] + t.operands }
                 else if let (conv, _, operands) = convs.roots[i] { reads = g.nodes[conv].inputs.map(\.id) + operands }
@@ -92,7 +98,8 @@ public enum Compiler {
         var steps: [Plan.Step] = []
         for (i, n) in g.nodes.enumerated() where live[i] && !groups.absorbed.contains(i) && !gemms.absorbed.contains(i)
                                                  && !norms.absorbed.contains(i) && !convs.absorbed.contains(i)
-                                                 && !tokens.absorbed.contains(i) && !views.absorbed.contains(i) {
+                                                 && !tokens.absorbed.contains(i) && !views.absorbed.contains(i)
+                                                 && !strided.absorbed.contains(i) {
             slotOf[i] = shapes.count
             shapes.append(n.shape)
             let origin = "%\(i) \(n.op.name)\(n.label.map { " " + $0 } ?? "")"
@@ -100,7 +107,10 @@ public enum Compiler {
             case .input(let name, _), .parameter(let name, _):
                 bindings.append((name, slotOf[i]))
             default:
-                if let m = norms.roots[i] {
+                if let a = strided.roots[i] {
+                    steps.append(Plan.Step(kernel: .attentionStrided(a.spec), args: a.operands.map { slotOf[$0] },
+                                           out: slotOf[i], origin: origin))
+                } else if let m = norms.roots[i] {
                     let args = [m.x] + (m.weight.map { [$0] } ?? []) + (m.bias.map { [$0] } ?? [])
                     steps.append(Plan.Step(kernel: .layerNorm(axis: m.axis, eps: m.eps, weight: m.weight != nil, bias: m.bias != nil),
                                            args: args.map { slotOf[$0] }, out: slotOf[i], origin: origin))
@@ -161,6 +171,7 @@ public enum Compiler {
         (ConstantFolding.name, ConstantFolding.apply),
         (CommonSubexpressions.name, CommonSubexpressions.apply),
         (AttentionFusion.name, AttentionFusion.apply),
+        (CropBeforeLinear.name, CropBeforeLinear.apply),
     ]
 
     /// Forward-graph rewrites a fused training session runs *before* autodiff, so the backward
@@ -180,11 +191,15 @@ public enum Compiler {
 
     /// `SAMDG_SKIP_FUSION=name,…`: graph passes (`cse`, `attention-fusion`, …) and lowering groups
     /// (`layer-norm`, `gemm-accumulate`, `conv-epilogue`, `token-depthwise`, `matmul-views`,
-    /// `elementwise`, `conv-chain`), and the training rewrites (`rematerialize`, and the
-    /// pre-autodiff `slice-sinking` / `broadcast-hoisting` by their pass names) to leave out of
-    /// fused plans, to bisect a difference between fused and unfused results.
+    /// `strided-attention`, `elementwise`, `conv-chain`), and the training rewrites
+    /// (`rematerialize`, and the pre-autodiff `slice-sinking` / `broadcast-hoisting` by their pass
+    /// names) to leave out of fused plans, to bisect a difference between fused and unfused results.
     public static let disabledFusions = Set((ProcessInfo.processInfo.environment["SAMDG_SKIP_FUSION"] ?? "")
         .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+
+    /// `StridedAttentionGroups` on (the default); `SAMDG_STRIDED_ATTENTION=0` turns them off, to
+    /// measure what they save. Tests flip it directly.
+    nonisolated(unsafe) static var stridedAttention = ProcessInfo.processInfo.environment["SAMDG_STRIDED_ATTENTION"] != "0"
 
     static func runPasses(_ input: Graph, skip: Set<String> = disabledFusions) throws -> Graph {
         var g = input

@@ -45,6 +45,10 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
     case conv2dBackwardWeight(ConvGeometry)
     /// softmax(scale·q·kᵀ + bias)·v in query tiles; args q, k, v (, bias | relH, relW)
     case attention(scale: Float)
+    /// attention on strided operands read in place (q, k, v out of one qkv projection) with the
+    /// result written in the spec's layout; args q, k, v source tensors (, relH table, relW
+    /// table when `relGrid` is set)
+    case attentionStrided(AttentionSpec)
     case maxPool2d(PoolGeometry)
     case maxPool2dBackward(PoolGeometry)
     case adaptiveAvgPool2d
@@ -91,6 +95,7 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .conv2dBackwardInput(let g): return "conv2d_backward_input(\(g))"
         case .conv2dBackwardWeight(let g): return "conv2d_backward_weight(\(g))"
         case .attention(let scale): return "attention(scale \(scale))"
+        case .attentionStrided(let spec): return "attention_strided(\(spec))"
         case .maxPool2d: return "max_pool2d"
         case .maxPool2dBackward: return "max_pool2d_backward"
         case .adaptiveAvgPool2d: return "adaptive_avg_pool2d"
@@ -140,6 +145,9 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .attention(let scale):
             AttentionKernel.forward(q: args[0], k: args[1], v: args[2], relH: args.count == 5 ? args[3] : nil,
                                     relW: args.count == 5 ? args[4] : nil, bias: args.count == 4 ? args[3] : nil, scale: scale, out)
+        case .attentionStrided(let spec):
+            AttentionKernel.forward(spec, q: args[0], k: args[1], v: args[2], relH: args.count == 5 ? args[3] : nil,
+                                    relW: args.count == 5 ? args[4] : nil, out)
         case .maxPool2d(let p): PoolKernels.maxPool(args[0], p, out)
         case .maxPool2dBackward(let p): PoolKernels.maxPoolBackward(args[0], args[1], p, out)
         case .adaptiveAvgPool2d: PoolKernels.adaptiveAvg(args[0], out)

@@ -20,6 +20,8 @@ extension Plan {
             let q = slotShapes[s.args[0]], k = slotShapes[s.args[1]]
             return 2 * Double(ShapeMath.count(Array(q.dropLast()))) * Double(k[k.count - 2])
                 * Double(q[q.count - 1] + slotShapes[s.args[2]].last!)
+        case .attentionStrided(let a):
+            return 2 * Double(a.batch * a.n) * Double(a.m) * Double(a.d + a.dv)
         case .conv2d, .conv2dEpilogue, .depthwiseTokens:
             let w = slotShapes[s.args[1]]
             return 2 * out * Double(w[1] * w[2] * w[3])

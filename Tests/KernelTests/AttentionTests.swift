@@ -82,7 +82,10 @@ final class AttentionTests: XCTestCase {
     }
 
     func count(_ p: Plan, _ pred: (Kernel) -> Bool) -> Int { p.steps.filter { pred($0.kernel) }.count }
-    func isAttention(_ k: Kernel) -> Bool { if case .attention = k { return true }; return false }
+    /// plain or strided (reading q, k, v in place: `StridedAttentionTests`)
+    func isAttention(_ k: Kernel) -> Bool {
+        switch k { case .attention, .attentionStrided: return true; default: return false }
+    }
     func isSoftmax(_ k: Kernel) -> Bool { if case .softmax = k { return true }; return false }
 
     /// SAM's attention with decomposed relative positions, global (h ≠ w) and windowed (several

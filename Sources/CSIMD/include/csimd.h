@@ -17,4 +17,39 @@ static inline __attribute__((always_inline)) void samdg_store_fence(void) {
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
 #endif
 }
+/* Unaligned 16-float vectors. */
+typedef float samdg_float16u __attribute__((ext_vector_type(16), aligned(4)));
+
+/* dst[c·16 + l] = scale·src[l·ld + c] for a 16×16 block: the transpose through registers, in
+ * four rounds that exchange blocks of 8, 4, 2 and 1 lanes between row pairs i, i + B (B = 8, 4,
+ * 2, 1; each a two-source shuffle: one vpermt2ps on AVX-512). Neither pointer need be aligned. */
+static inline __attribute__((always_inline)) void samdg_transpose16(const float *src, long ld, float scale, float *dst) {
+    samdg_float16 r[16];
+    for (int i = 0; i < 16; i++) r[i] = *(const samdg_float16u *)(src + i * ld) * scale;
+    for (int i = 0; i < 16; i++) {
+        if (i & 8) continue;
+        samdg_float16 a = r[i], b = r[i + 8];
+        r[i] = __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+        r[i + 8] = __builtin_shufflevector(a, b, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    }
+    for (int i = 0; i < 16; i++) {
+        if (i & 4) continue;
+        samdg_float16 a = r[i], b = r[i + 4];
+        r[i] = __builtin_shufflevector(a, b, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+        r[i + 4] = __builtin_shufflevector(a, b, 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+    }
+    for (int i = 0; i < 16; i++) {
+        if (i & 2) continue;
+        samdg_float16 a = r[i], b = r[i + 2];
+        r[i] = __builtin_shufflevector(a, b, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
+        r[i + 2] = __builtin_shufflevector(a, b, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+    }
+    for (int i = 0; i < 16; i++) {
+        if (i & 1) continue;
+        samdg_float16 a = r[i], b = r[i + 1];
+        r[i] = __builtin_shufflevector(a, b, 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
+        r[i + 1] = __builtin_shufflevector(a, b, 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
+    }
+    for (int i = 0; i < 16; i++) *(samdg_float16u *)(dst + i * 16) = r[i];
+}
 #endif

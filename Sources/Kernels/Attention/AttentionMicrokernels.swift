@@ -1,3 +1,5 @@
+import CSIMD
+
 /// Register-blocked SIMD microkernels for the two products inside fused attention.
 ///
 /// Why not sgemm: attention's products are skinny (the inner dimension of q·kᵀ is the head
@@ -25,16 +27,26 @@ enum AttentionMicro {
     /// Floats a packed copy of `m` keys of dimension `d` takes (whole panels).
     static func packedCount(m: Int, d: Int) -> Int { (m + panel - 1) / panel * panel * d }
 
-    /// Packs `k` [m, d] (row-major) as scale·kᵀ in panels of 16 keys: panel p holds
-    /// scale·k[16p + l, c] at `out[(p·d + c)·16 + l]`; lanes past m are zero.
-    static func packKeys(_ k: UnsafePointer<Float>, m: Int, d: Int, scale: Float, into out: UnsafeMutablePointer<Float>) {
+    /// Packs `k` [m, d] (row stride `ldk`) as scale·kᵀ in panels of 16 keys: panel p holds
+    /// scale·k[16p + l, c] at `out[(p·d + c)·16 + l]`; lanes past m are zero. Whole panels go
+    /// 16 columns at a time through a register transpose (`samdg_transpose16`).
+    static func packKeys(_ k: UnsafePointer<Float>, ldk: Int, m: Int, d: Int, scale: Float, into out: UnsafeMutablePointer<Float>) {
         let panels = (m + panel - 1) / panel
         for p in 0..<panels {
             let base = out + p * d * panel, j0 = p * panel, lanes = min(panel, m - j0)
-            if lanes < panel { base.update(repeating: 0, count: d * panel) }
+            var c0 = 0
+            if lanes == panel {
+                while c0 + 16 <= d {
+                    samdg_transpose16(k + j0 * ldk + c0, ldk, scale, base + c0 * panel)
+                    c0 += 16
+                }
+                if c0 == d { continue }
+            } else {
+                base.update(repeating: 0, count: d * panel)
+            }
             for l in 0..<lanes {
-                let row = k + (j0 + l) * d
-                for c in 0..<d { base[c * panel + l] = scale * row[c] }
+                let row = k + (j0 + l) * ldk
+                for c in c0..<d { base[c * panel + l] = scale * row[c] }
             }
         }
     }
@@ -211,10 +223,10 @@ enum AttentionMicro {
         store16(a0, o[0]); store16(a1, o[1]); store16(a2, o[2]); store16(a3, o[3]); store16(a4, o[4]); store16(a5, o[5])
     }
 
-    /// O tile [rows, dv] (row stride dv) (+)= P tile [rows, keys] (row stride `ldp`) · v [keys, dv].
-    /// dv must be a multiple of 16. `rowScratch` holds one spare row of dv floats.
-    static func values(p: UnsafePointer<Float>, ldp: Int, rows: Int, keys: Int, v: UnsafePointer<Float>, dv: Int,
-                       o: UnsafeMutablePointer<Float>, first: Bool, rowScratch: UnsafeMutablePointer<Float>) {
+    /// O tile [rows, dv] (row stride `ldo`) (+)= P tile [rows, keys] (row stride `ldp`) · v [keys, dv]
+    /// (row stride `ldv`). dv must be a multiple of 16. `rowScratch` holds one spare row of dv floats.
+    static func values(p: UnsafePointer<Float>, ldp: Int, rows: Int, keys: Int, v: UnsafePointer<Float>, ldv: Int, dv: Int,
+                       o: UnsafeMutablePointer<Float>, ldo: Int, first: Bool, rowScratch: UnsafeMutablePointer<Float>) {
         withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 6) { pr in
             withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: 6) { orr in
                 let pb = pr.baseAddress!, ob = orr.baseAddress!
@@ -223,15 +235,15 @@ enum AttentionMicro {
                     var col = 0
                     while col < dv {
                         rowPointers(6, from: r0, rows: rows, read: p, ldRead: ldp, into: pb,
-                                    write: o, ldWrite: dv, scratch: rowScratch, column: col, into: ob)
+                                    write: o, ldWrite: ldo, scratch: rowScratch, column: col, into: ob)
                         if col + 64 <= dv {
-                            values6x64(pb, keys: keys, v + col, ldv: dv, ob, first: first)
+                            values6x64(pb, keys: keys, v + col, ldv: ldv, ob, first: first)
                             col += 64
                         } else if col + 32 <= dv {
-                            values6x32(pb, keys: keys, v + col, ldv: dv, ob, first: first)
+                            values6x32(pb, keys: keys, v + col, ldv: ldv, ob, first: first)
                             col += 32
                         } else {
-                            values6x16(pb, keys: keys, v + col, ldv: dv, ob, first: first)
+                            values6x16(pb, keys: keys, v + col, ldv: ldv, ob, first: first)
                             col += 16
                         }
                     }

@@ -11,24 +11,32 @@ import Foundation
 /// a degree-7 polynomial in FMAs, with only the lower clamp (every argument is ≤ 0 here). When the bias grid's rows are whole vectors (kw a multiple of 16, as in
 /// global attention) the bias is added on the fly, with no bias row built first.
 extension AttentionKernel {
+    /// One query row's share of the logit bias.
+    enum RowBias {
+        case none
+        /// the row of a full bias [M] (key 0 first)
+        case full(UnsafePointer<Float>)
+        /// the decomposed bias h[i] + w[j] of key i·kw + j; `wide`: 16 floats may be read from
+        /// any w[j] (the tensor or scratch goes on that far)
+        case grid(UnsafePointer<Float>, UnsafePointer<Float>, wide: Bool)
+    }
+
     /// `brow` holds at least m + 16 floats.
     @inline(__always)
-    static func softmaxRow(_ g: Geometry, _ srow: UnsafeMutablePointer<Float>, keys: Range<Int>, row: Int,
-                           bias: Bias, brow: UnsafeMutablePointer<Float>,
+    static func softmaxRow(_ g: Geometry, _ srow: UnsafeMutablePointer<Float>, keys: Range<Int>,
+                           bias: RowBias, brow: UnsafeMutablePointer<Float>,
                            rmax: inout Float, rsum: inout Float, o: UnsafeMutablePointer<Float>) {
         let m = keys.count
         var top: Float
         switch bias {
         case .full(let base):
-            let b = row / g.n, i = row % g.n
-            top = addBias(srow, m, base + ((b % g.groups) * g.n + i) * g.m + keys.lowerBound, max: rmax)
-        case .decomposed(let rh, let rw):
-            let h = rh + row * g.kh, w = rw + row * g.kw
+            top = addBias(srow, m, base + keys.lowerBound, max: rmax)
+        case .grid(let h, let w, let wide):
             if g.kw % 16 == 0 && keys.lowerBound % 16 == 0 {
                 top = addGridBias(srow, m, first: keys.lowerBound, h, w, kw: g.kw, max: rmax)
-            } else if g.kw <= 16 && keys.lowerBound % g.kw == 0 && 16 <= (g.batch * g.n - row) * g.kw {
-                // short bias-grid rows (SAM's 14-wide windows), each from one vector read of rw (it may run into the next
-                // query's rw row, never past the tensor); the spill lanes land in the next
+            } else if g.kw <= 16 && keys.lowerBound % g.kw == 0 && wide {
+                // short bias-grid rows (SAM's 14-wide windows), each from one vector read of w (it may run into the next
+                // query's w row or the scratch's slack, never past the tensor); the spill lanes land in the next
                 // segment before it is written, or in brow's 16 floats of slack
                 var i = keys.lowerBound / g.kw, dst = brow
                 while dst < brow + m {
