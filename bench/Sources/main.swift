@@ -128,6 +128,8 @@ do {
     print(pad("decoder heads 7×4096×16", 24) + String(format: "%7.1f GF/s   %7.1f GF/s   %5.1f%%  (%.2f ms vs %.2f ms)", ge, gr, 100 * ge / gr,
                                                    te.dropFirst().min()! * 1e3, tr.dropFirst().min()! * 1e3))
     results.append(["workload": "decoder_attention_heads", "engine_gflops": ge, "sgemm_gflops": gr, "ratio": ge / gr])
+}
+
 // The same blocks as the model runs them: q, k, v read in place from the qkv projection
 // [B, N, 3, heads, 64], the rel-pos bias computed from its tables, the result written heads-merged.
 for (b, heads, side, label) in [(1, 12, 64, "global_qkv"), (25, 12, 14, "windowed_qkv")] {
