@@ -70,64 +70,65 @@ public struct ConvChain: Hashable, Sendable, CustomStringConvertible {
             let b = task / bandsPerImage, band = task % bandsPerImage
             let o0 = band * bandRows, o1 = min(oh, o0 + bandRows)
             if o0 >= o1 { return }
-            let ringBuf = UnsafeMutablePointer<Float>.allocate(capacity: e * ring * wd)
-            let strip = UnsafeMutablePointer<Float>.allocate(capacity: e * rows * ow)
-            defer { ringBuf.deallocate(); strip.deallocate() }
-            let xb = px + b * c * h * wd
-            var next = max(0, o0 * sh - g.padH)     // first input row not yet in the ring
-            var s0 = o0
-            while s0 < o1 {
-                let s1 = min(o1, s0 + rows), nr = s1 - s0
-                // 1. expand the input rows this strip needs that the ring lacks
-                let need = min(h, (s1 - 1) * sh - g.padH + halo + 1)
-                while next < need {
-                    let slot = next % ring
-                    let count = min(need - next, ring - slot)
-                    Gemm.sgemm(transA: false, transB: false, m: e, n: count * wd, k: c, a: p1, lda: c,
-                               b: xb + next * wd, ldb: h * wd, c: ringBuf + slot * wd, ldc: ring * wd)
-                    for ch in 0..<e {
-                        expand.apply(ringBuf + ch * ring * wd + slot * wd, count * wd, o: k1.o[ch], s: k1.s[ch], t: k1.t[ch])
+            // ring then strip, from the scratch pool (no fresh pages to fault in on every call)
+            Scratch.withBuffer(floats: e * ring * wd + e * rows * ow) { ringBuf in
+                let strip = ringBuf + e * ring * wd
+                let xb = px + b * c * h * wd
+                var next = max(0, o0 * sh - g.padH)     // first input row not yet in the ring
+                var s0 = o0
+                while s0 < o1 {
+                    let s1 = min(o1, s0 + rows), nr = s1 - s0
+                    // 1. expand the input rows this strip needs that the ring lacks
+                    let need = min(h, (s1 - 1) * sh - g.padH + halo + 1)
+                    while next < need {
+                        let slot = next % ring
+                        let count = min(need - next, ring - slot)
+                        Gemm.sgemm(transA: false, transB: false, m: e, n: count * wd, k: c, a: p1, lda: c,
+                                   b: xb + next * wd, ldb: h * wd, c: ringBuf + slot * wd, ldc: ring * wd)
+                        for ch in 0..<e {
+                            expand.apply(ringBuf + ch * ring * wd + slot * wd, count * wd, o: k1.o[ch], s: k1.s[ch], t: k1.t[ch])
+                        }
+                        next += count
                     }
-                    next += count
-                }
-                // 2. depthwise over the ring into the strip
-                for ch in 0..<e {
-                    let src = ringBuf + ch * ring * wd
-                    let k = p2 + ch * kh * kw
-                    let dst = strip + ch * nr * ow
-                    dst.update(repeating: 0, count: nr * ow)
-                    for oy in s0..<s1 {
-                        let out = dst + (oy - s0) * ow
-                        for i in 0..<kh {
-                            let iy = oy * sh - g.padH + i * g.dilationH
-                            if iy < 0 || iy >= h { continue }
-                            let line = src + (iy % ring) * wd
-                            for j in 0..<kw {
-                                let x0 = j * g.dilationW - g.padW, wv = k[i * kw + j]
-                                // valid ox: 0 ≤ ox·s + x0 < W
-                                let lo = x0 >= 0 ? 0 : (-x0 + sw - 1) / sw
-                                let hi = min(ow, wd - x0 <= 0 ? 0 : (wd - x0 - 1) / sw + 1)
-                                if hi <= lo { continue }
-                                if sw == 1 {
-                                    Depthwise.axpy(wv, line + x0 + lo, out + lo, hi - lo)
-                                } else {
-                                    for ox in lo..<hi { out[ox] += wv * line[ox * sw + x0] }
+                    // 2. depthwise over the ring into the strip
+                    for ch in 0..<e {
+                        let src = ringBuf + ch * ring * wd
+                        let k = p2 + ch * kh * kw
+                        let dst = strip + ch * nr * ow
+                        dst.update(repeating: 0, count: nr * ow)
+                        for oy in s0..<s1 {
+                            let out = dst + (oy - s0) * ow
+                            for i in 0..<kh {
+                                let iy = oy * sh - g.padH + i * g.dilationH
+                                if iy < 0 || iy >= h { continue }
+                                let line = src + (iy % ring) * wd
+                                for j in 0..<kw {
+                                    let x0 = j * g.dilationW - g.padW, wv = k[i * kw + j]
+                                    // valid ox: 0 ≤ ox·s + x0 < W
+                                    let lo = x0 >= 0 ? 0 : (-x0 + sw - 1) / sw
+                                    let hi = min(ow, wd - x0 <= 0 ? 0 : (wd - x0 - 1) / sw + 1)
+                                    if hi <= lo { continue }
+                                    if sw == 1 {
+                                        Depthwise.axpy(wv, line + x0 + lo, out + lo, hi - lo)
+                                    } else {
+                                        for ox in lo..<hi { out[ox] += wv * line[ox * sw + x0] }
+                                    }
                                 }
                             }
                         }
+                        spatial.apply(dst, nr * ow, o: k2.o[ch], s: k2.s[ch], t: k2.t[ch])
                     }
-                    spatial.apply(dst, nr * ow, o: k2.o[ch], s: k2.s[ch], t: k2.t[ch])
+                    // 3. project into y's rows, then the last epilogue
+                    let yb = py + b * o * oh * ow + s0 * ow
+                    Gemm.sgemm(transA: false, transB: false, m: o, n: nr * ow, k: e, a: p3, lda: e,
+                               b: strip, ldb: nr * ow, c: yb, ldc: oh * ow)
+                    for ch in 0..<o {
+                        let off = ch * oh * ow
+                        project.apply(yb + off, nr * ow, o: k3.o[ch], s: k3.s[ch], t: k3.t[ch],
+                                      r: residual.map { $0 + b * o * oh * ow + s0 * ow + off })
+                    }
+                    s0 = s1
                 }
-                // 3. project into y's rows, then the last epilogue
-                let yb = py + b * o * oh * ow + s0 * ow
-                Gemm.sgemm(transA: false, transB: false, m: o, n: nr * ow, k: e, a: p3, lda: e,
-                           b: strip, ldb: nr * ow, c: yb, ldc: oh * ow)
-                for ch in 0..<o {
-                    let off = ch * oh * ow
-                    project.apply(yb + off, nr * ow, o: k3.o[ch], s: k3.s[ch], t: k3.t[ch],
-                                  r: residual.map { $0 + b * o * oh * ow + s0 * ow + off })
-                }
-                s0 = s1
             }
         }
     }
