@@ -55,7 +55,7 @@ public enum ConvKernels {
         let pointwise = isPointwise(d)
         let patchify = Im2col.isPatchify(d)
         if !pointwise && !patchify { dx.ptr.update(repeating: 0, count: dx.count) }
-        let block = patchify || pointwise ? d.oh : rowBlock(d)
+        let block = rowBlock(d)
         withColumns(!pointwise, kk * block * d.ow) { col in
             for n in 0..<dx.shape[0] {
                 for gi in 0..<g.groups {
@@ -95,7 +95,7 @@ public enum ConvKernels {
     static func eachColumnMatrix(_ x: Tensor, _ d: Im2col.Dims, groups: Int,
                                  _ body: (_ n: Int, _ group: Int, _ columns: UnsafePointer<Float>, _ rows: Range<Int>) -> Void) {
         let pointwise = isPointwise(d), patchify = Im2col.isPatchify(d)
-        let block = pointwise || patchify ? d.oh : rowBlock(d)
+        let block = rowBlock(d)
         withColumns(!pointwise, d.c * d.kh * d.kw * block * d.ow) { col in
             for n in 0..<x.shape[0] {
                 for gi in 0..<groups {
@@ -116,9 +116,11 @@ public enum ConvKernels {
     /// block's columns) while the scratch stays small.
     nonisolated(unsafe) public static var maxColumnFloats = 8 << 20
 
-    /// Output rows per im2col block.
+    /// Output rows per im2col block: all of them for pointwise convs (no columns) and patchify
+    /// geometry (one whole permutation).
     static func rowBlock(_ d: Im2col.Dims) -> Int {
-        max(1, min(d.oh, maxColumnFloats / max(1, d.c * d.kh * d.kw * d.ow)))
+        if isPointwise(d) || Im2col.isPatchify(d) { return d.oh }
+        return max(1, min(d.oh, maxColumnFloats / max(1, d.c * d.kh * d.kw * d.ow)))
     }
 
     /// Runs `body` with a column buffer of `count` floats from the scratch pool, or nil.
