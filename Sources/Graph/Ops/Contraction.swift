@@ -42,10 +42,12 @@ extension Graph {
         case .matmul(let ta, let tb):
             var da: Value? = nil, db: Value? = nil
             if needs[0] {
+                let b = try shiftFreeCentered(b, leftOperand: a, dy: dy, ta: ta, tb: tb)
                 let g = ta ? try matmul(b, dy, transposeA: tb, transposeB: true)
                            : try matmul(dy, b, transposeA: false, transposeB: !tb)
                 da = try reduceTo(g, shape(a))
             }
+            let a = needs[1] ? try shiftFreeCentered(leftOperand: a, dy: dy, ta: ta) : a
             if needs[1], let flat = try batchFoldedWeightGradient(a: a, b: b, dy: dy, ta: ta, tb: tb) {
                 db = flat
             } else if needs[1] {
@@ -68,6 +70,54 @@ extension Graph {
         default:
             fatalError("vjpContraction on \(node.op.name)")
         }
+    }
+
+    /// The right operand of `dA = dY·Bᵀ`, centred where that is exact, for accuracy.
+    ///
+    /// Attention's backward is ill-conditioned as a float32 computation, not as a function:
+    /// with P = softmax(S) and O = P·V, `dP = dO·Vᵀ` carries a large component that is the same
+    /// for every key whenever the rows of V share a large common vector, and
+    /// `softmax_grad = P ⊙ (dP − Σ P·dP)` then cancels it. The rounding error of the GEMM is
+    /// relative to |dO|·|V|, the result is relative to |dO|·|V − mean V|; in SAM's decoder the ratio
+    /// is ~50, so the q/k-projection gradients carried ~3e-5 of float noise, and any 5e-7 change
+    /// upstream (a fused kernel's summation order) grew by the same factor.
+    ///
+    /// Two shifts change dA by nothing, mathematically:
+    /// 1. A = softmax along the contracted axis k: `dA[i, k] = Σₙ dY[i, n]·B[k, n]`; centring B
+    ///    along k (B − meanₖ B) shifts row i of dA by a constant over k, which the softmax
+    ///    gradient annihilates (P ⊙ (c − Σ P·c) = 0). dA's only consumer is that softmax's VJP.
+    /// 2. dY sums to zero along n (the softmax gradient leaving the scores, see `zeroSumAxes`):
+    ///    centring B along n changes dA by (Σₙ dY[i, n])·m[k] = 0. This is dq = dS·K.
+    ///
+    /// Both cost one mean and one subtraction over B, against a GEMM over it.
+    ///
+    /// ```
+    ///   dP = dO·(V − meanⱼ V)ᵀ      dq = dS·(K − meanⱼ K)      (j: the key axis)
+    /// ```
+    func shiftFreeCentered(_ b: Value, leftOperand a: Value, dy: Value, ta: Bool, tb: Bool) throws -> Value {
+        let ra = shape(a).count, rb = shape(b).count, ry = shape(dy).count
+        guard ra >= 2, rb >= 2, shape(b)[rb - 2] > 1, shape(b)[rb - 1] > 1 else { return b }
+        // logical B is [k, n]: stored [k, n] (tb false) or [n, k] (tb true)
+        let kAxis = tb ? rb - 1 : rb - 2, nAxis = tb ? rb - 2 : rb - 1
+        if case .softmax(let axis) = nodes[a.id].op, ShapeMath.axis(axis, rank: ra) == (ta ? ra - 2 : ra - 1) {
+            return try sub(b, mean(b, axes: [kAxis], keepDims: true))
+        }
+        if zeroSumAxes(dy).contains(ry - 1) {
+            return try sub(b, mean(b, axes: [nAxis], keepDims: true))
+        }
+        return b
+    }
+
+    /// The left operand of `dB = Aᵀ·dY`, centred along the contracted row axis i when dY sums to
+    /// zero along it: dB changes by Σᵢ dY[i, n]·m[k] = 0 (per batch; also when the batch is folded
+    /// into the contraction). This is the key projection's weight gradient: dK sums to zero over
+    /// the keys, and the image tokens share a large mean, so Σⱼ dK[j]·x[j] cancelled in float32.
+    func shiftFreeCentered(leftOperand a: Value, dy: Value, ta: Bool) throws -> Value {
+        let ra = shape(a).count, ry = shape(dy).count
+        guard ra >= 2, ry >= 2, zeroSumAxes(dy).contains(ry - 2) else { return a }
+        let iAxis = ta ? ra - 1 : ra - 2
+        guard shape(a)[iAxis] > 1 else { return a }
+        return try sub(a, mean(a, axes: [iAxis], keepDims: true))
     }
 
     /// The gradient of a rank-2 right operand `b` shared by a batch of row-major left operands

@@ -41,7 +41,7 @@ extension Graph {
     }
 
     /// VJP by recomputation: P = softmax(scores) is rebuilt (the forward never keeps it), then
-    /// dV = Pᵀ·dO, dP = dO·vᵀ, dS = softmax_grad(P, dP), dq = scale·dS·k, dk = scale·dSᵀ·q,
+    /// dV = Pᵀ·dO, dP = dO·(v − mean v)ᵀ, dS = softmax_grad(P, dP), dq = scale·dS·(k − mean k), dk = scale·dSᵀ·q,
     /// drelH / drelW = dS summed over the other key axis (kw / kh).
     func vjpAttention(_ node: Node, out: Value, dy: Value, needs: [Bool]) throws -> [Value?] {
         guard case .attention(let scale) = node.op else { fatalError("vjpAttention on \(node.op.name)") }
@@ -52,10 +52,12 @@ extension Graph {
         let p = try softmax(attentionScores(q: q, k: k, relH: relH, relW: relW, bias: bias, scale: scale), axis: -1)
         if needs[2] { grads[2] = try matmul(p, dy, transposeA: true) }
         guard needs[0] || needs[1] || needs.dropFirst(3).contains(true) else { return grads }
-        let ds = try add(.softmaxGrad(axis: -1), [p, matmul(dy, v, transposeB: true)])    // [… N, M]
+        // v and k centred along the keys: exact, and far better conditioned (`shiftFreeCentered`)
+        let vc = try sub(v, mean(v, axes: [shape(v).count - 2], keepDims: true))
+        let ds = try add(.softmaxGrad(axis: -1), [p, matmul(dy, vc, transposeB: true)])    // [… N, M]
         if needs[0] || needs[1] {
             let dss = try affine(ds, scale: scale)
-            if needs[0] { grads[0] = try matmul(dss, k) }
+            if needs[0] { grads[0] = try matmul(dss, sub(k, mean(k, axes: [shape(k).count - 2], keepDims: true))) }
             if needs[1] { grads[1] = try matmul(dss, q, transposeA: true) }
         }
         if let bias, needs[3] { grads[3] = try reduceTo(ds, shape(bias)) }
