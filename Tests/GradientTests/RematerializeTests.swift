@@ -69,4 +69,54 @@ final class RematerializeTests: XCTestCase {
         _ = try Autodiff.gradients(g, seeds: [(loss, g.constant(1, []))], wrt: [x])
         XCTAssertTrue(try Rematerialize.apply(g, forwardCount: f) === g)
     }
+
+    /// A bottleneck block: 1×1 reduce → BN → ReLU → 1×1 expand (cin → 4·cin) → BN → + x → ReLU.
+    func bottleneck(cin: Int, spatial: Int) throws -> (Graph, forward: Int, [String: Tensor]) {
+        let g = Graph()
+        let wide = 4 * cin, xs = [1, wide, spatial, spatial]
+        let x = g.input("x", xs)
+        var bind = ["x": rng.tensor(xs), "t": rng.tensor(xs)]
+        var wrt: [Value] = []
+        func convBN(_ h: Value, _ l: Int, _ cout: Int) throws -> Value {
+            let cinl = g.shape(h)[1]
+            let cw = g.parameter("cw\(l)", [cout, cinl, 1, 1]), w = g.parameter("w\(l)", [cout]), b = g.parameter("b\(l)", [cout])
+            bind["cw\(l)"] = rng.tensor([cout, cinl, 1, 1], -0.3, 0.3); bind["w\(l)"] = rng.tensor([cout], 0.5, 1.5); bind["b\(l)"] = rng.tensor([cout])
+            wrt += [cw, w, b]
+            return try g.batchNormTrain(g.conv2d(h, cw), weight: w, bias: b, runningMean: g.constant(0, [cout]), runningVar: g.constant(1, [cout])).y
+        }
+        let r1 = try g.relu(convBN(x, 0, cin))
+        let out = try g.relu(g.add(convBN(r1, 1, wide), x))
+        let loss = try g.sumAll(g.mul(out, g.input("t", xs)))
+        g.output("loss", loss)
+        let f = g.nodes.count
+        for (v, d) in zip(wrt, try Autodiff.gradients(g, seeds: [(loss, g.constant(1, []))], wrt: wrt)) {
+            g.output("grad.\(g.parameters.first { $0.value == v }!.name)", d!)
+        }
+        return (g, f, bind)
+    }
+
+    func remattedConvs(_ r: Graph) -> Int {
+        r.nodes.filter { n in
+            if case .conv2d = n.op { return n.label?.hasPrefix(Rematerialize.labelPrefix) == true }
+            return false
+        }.count
+    }
+
+    /// The expanding 1×1 conv is recomputed in backward from its (kept) input: less planned
+    /// memory, the same gradients.
+    func testExpandingPointwiseConvIsRecomputed() throws {
+        let (g, f, bind) = try bottleneck(cin: 32, spatial: 32)
+        let r = try Rematerialize.apply(g, forwardCount: f)
+        XCTAssertEqual(remattedConvs(r), 1)
+        let base = try Compiler.compileUncached(g), remat = try Compiler.compileUncached(r)
+        XCTAssertLessThan(remat.memory.peak, base.memory.peak)
+        let a = try Executor(base).run(bind), b = try Executor(remat).run(bind)
+        for k in a.keys { XCTAssertLessThan(relativeL2(a[k]!.scalars, b[k]!.scalars), 1e-6, k) }
+    }
+
+    /// Past `maxFlopsPerByte` (Cin 512: 256 FLOPs per byte saved) the conv output is kept.
+    func testWideInputConvIsKept() throws {
+        let (g, f, _) = try bottleneck(cin: 512, spatial: 8)
+        XCTAssertEqual(remattedConvs(try Rematerialize.apply(g, forwardCount: f)), 0)
+    }
 }

@@ -24,6 +24,12 @@ import Tensor
 ///    candidate, its chain is emitted again (leaves that are candidates themselves read their own
 ///    recomputed copy, emitted first), and every backward reader reads the copy. The forward
 ///    value is then released after its last forward reader.
+/// 4. Expanding 1×1 convolutions (`recomputableConv`) may sit in a chain too: a bottleneck's last
+///    conv (256 → 1024 channels in ResNet-50's layer3) writes a value 4× the size of its input,
+///    which backward keeps anyway (for that conv's weight gradient). Recomputing it costs Cin
+///    multiply-adds per element, so only convs with Cin·2 FLOPs ≤ `maxFlopsPerByte` × 4 bytes
+///    saved qualify: ResNet-50's layer1–3 (Cin ≤ 256; ~34 GFLOP for ~370 MB at 2×512²), not
+///    layer4 (Cin 512).
 /// Values change by nothing: the copy runs the same ops on the same operands. The copies carry
 /// the label prefix `remat`, so `cse` does not merge them back into the originals.
 public enum Rematerialize {
@@ -32,6 +38,8 @@ public enum Rematerialize {
     static let maxChain = 8
     /// Label prefix of the recomputed copies; `cse` leaves such nodes alone.
     public static let labelPrefix = "remat"
+    /// Recompute FLOPs allowed per byte of activation memory saved (convolutions).
+    static let maxFlopsPerByte = 128
 
     public static func apply(_ g: Graph, forwardCount f: Int) throws -> Graph {
         let n = g.nodes.count
@@ -51,16 +59,27 @@ public enum Rematerialize {
             default: return false
             }
         }
+        /// A 1×1 stride-1 ungrouped conv of a parameter that at least doubles its input's size and
+        /// costs at most `maxFlopsPerByte` per byte of its output.
+        func recomputableConv(_ v: Int) -> Bool {
+            let node = g.nodes[v]
+            guard case .conv2d(let geo) = node.op, node.inputs.count == 2, geo.groups == 1,
+                  geo.strideH == 1, geo.strideW == 1, geo.padH == 0, geo.padW == 0 else { return false }
+            let x = node.inputs[0].id, w = node.inputs[1].id
+            let ws = g.nodes[w].shape
+            guard binding(g.nodes[w].op), ws.count == 4, ws[2] == 1, ws[3] == 1 else { return false }
+            return count(v) >= 2 * count(x) && 2 * ws[1] <= maxFlopsPerByte * 4
+        }
         // 2. candidates and their chains (topological order, ending with the candidate)
         var chains: [Int: [Int]] = [:]
-        for r in 0..<f where kept[r] && elementwise(g.nodes[r].op) && count(r) >= minCount {
+        for r in 0..<f where kept[r] && (elementwise(g.nodes[r].op) || recomputableConv(r)) && count(r) >= minCount {
             var chain: [Int] = [], seen = Set<Int>(), ok = true
             func visit(_ v: Int) {
                 if !ok || seen.contains(v) { return }
                 seen.insert(v)
                 let node = g.nodes[v]
                 if v != r && (kept[v] || binding(node.op) || 8 * count(v) <= count(r)) { return }   // a leaf
-                guard elementwise(node.op), chain.count < maxChain else { ok = false; return }
+                guard elementwise(node.op) || recomputableConv(v), chain.count < maxChain else { ok = false; return }
                 for i in node.inputs { visit(i.id) }
                 chain.append(v)
             }
