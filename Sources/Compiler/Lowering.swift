@@ -29,25 +29,29 @@ import Tensor
 /// per evaluated domain — compiles once per process.
 public enum Compiler {
     /// Lowers `g`; with `fuse` (the default) chains of elementwise ops become single kernels.
-    public static func compile(_ g0: Graph, fuse: Bool = true) throws -> Plan {
+    /// `training`: the graph holds a backward pass (a `Session` with gradients); its fused plan
+    /// keeps the unfused plan's summation order around GEMMs (no `gemm-accumulate`, see there).
+    public static func compile(_ g0: Graph, fuse: Bool = true, training: Bool = false) throws -> Plan {
         try g0.verify()
-        let key = PlanCache.Key(hash: g0.structuralHash, nodes: g0.nodes.count, fuse: fuse)
+        var key = PlanCache.Key(hash: g0.structuralHash, nodes: g0.nodes.count, fuse: fuse)
+        key.training = training
         if dumpDirectory == nil, let plan = PlanCache.shared.plan(for: key) { return plan }   // dumps need the passes to run
-        let plan = try lower(g0, fuse: fuse)
+        let plan = try lower(g0, fuse: fuse, training: training)
         PlanCache.shared.insert(plan, for: key)
         return plan
     }
 
     /// Compiles without consulting the plan cache, leaving out the fusions named in `skip` (as
     /// `SAMDG_SKIP_FUSION` does): for benchmarks and tests that compare one fusion on and off.
-    public static func compileUncached(_ g0: Graph, fuse: Bool = true, skip: Set<String> = []) throws -> Plan {
+    public static func compileUncached(_ g0: Graph, fuse: Bool = true, skip: Set<String> = [], training: Bool = false) throws -> Plan {
         try g0.verify()
-        return try lower(g0, fuse: fuse, skip: skip)
+        return try lower(g0, fuse: fuse, skip: skip, training: training)
     }
 
     /// Compiles without consulting the plan cache.
-    static func lower(_ g0: Graph, fuse: Bool, skip: Set<String> = []) throws -> Plan {
-        let skip = skip.union(disabledFusions)
+    static func lower(_ g0: Graph, fuse: Bool, skip: Set<String> = [], training: Bool = false) throws -> Plan {
+        var skip = skip.union(disabledFusions)
+        if training { skip.insert("gemm-accumulate") }
         let g = fuse ? try runPasses(g0, skip: skip) : g0
         var live = [Bool](repeating: false, count: g.nodes.count)
         for (_, v) in g.outputs { live[v.id] = true }

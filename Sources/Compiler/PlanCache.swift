@@ -2,7 +2,7 @@ import Foundation
 import Runtime
 
 /// Compiled plans by graph structure: the key is the structural hash (ops, attributes, shapes,
-/// wiring and outputs; `Graph.structuralHash`), the node count and the fuse flag. Plans are plain
+/// wiring and outputs; `Graph.structuralHash`), the node count and the fuse and training flags. Plans are plain
 /// values, so a hit hands out a copy that shares nothing mutable. Least recently used entries go
 /// beyond `capacity`. Thread-safe.
 public final class PlanCache: @unchecked Sendable {
@@ -10,6 +10,7 @@ public final class PlanCache: @unchecked Sendable {
         public let hash: String
         public let nodes: Int
         public let fuse: Bool
+        public var training = false
     }
 
     public static let shared = PlanCache()

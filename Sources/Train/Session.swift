@@ -57,7 +57,7 @@ public final class Session {
         // (`Rematerialize`), unless unfused or `SAMDG_SKIP_FUSION` names it.
         let remat = fused && !wrt.isEmpty && !Compiler.disabledFusions.contains(Rematerialize.name)
         let rg = remat ? try Rematerialize.apply(graph, forwardCount: forwardCount) : graph
-        executor = Executor(try Compiler.compile(rg, fuse: fused))
+        executor = Executor(try Compiler.compile(rg, fuse: fused, training: !wrt.isEmpty))
     }
 
     public func run(_ bindings: [String: Tensor]) throws -> [String: Tensor] {

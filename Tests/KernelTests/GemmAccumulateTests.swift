@@ -117,5 +117,10 @@ final class GemmAccumulateTests: XCTestCase {
         let (plain, _) = try run(g, fuse: false, ["x": x, "w1": w1, "w2": w2])
         XCTAssertLessThan(relativeL2(fused.scalars, plain.scalars), 1e-5)
         XCTAssertGreaterThan(accumulateSteps(fp).count, 2)
+        // a training plan keeps the unfused summation order: no accumulate steps, the same sums
+        let tp = try Compiler.compile(g, fuse: true, training: true)
+        XCTAssertEqual(accumulateSteps(tp).count, 0)
+        let trained = try Executor(tp).run(["x": x, "w1": w1, "w2": w2])["y"]!
+        XCTAssertLessThan(relativeL2(trained.scalars, plain.scalars), 1e-6)
     }
 }
