@@ -108,7 +108,10 @@ enum ModelCases {
             guard let got = out[o] else { comps.append(Comparison("output \(o) not produced", error: .infinity, tolerance: c.tol)); continue }
             comps.append(compare(o, got, try c.load(p), tol: c.tol))
         }
-        comps += try fusionParity(out, try Session(g, loss: "loss", wrt: decoderParams, fuse: false).run(bind))
+        let unf = try Session(g, loss: "loss", wrt: decoderParams, fuse: false).run(bind)
+        comps += try fusionParity(out, unf)
+        comps += try sensitivityFloor(fusedEmbedding: out["image_embedding"]!, unfusedEmbedding: unf["image_embedding"]!,
+                                      boxes: bind["boxes"]!, target: target, stateDict: sd, config: config, place: weights)
         comps += try decoderStageParity(embedding: out["image_embedding"]!, boxes: bind["boxes"]!, target: target,
                                         stateDict: sd, config: config, place: weights)
         if let gradsFile = c.raw["decoder_grads"] as? String {
@@ -164,6 +167,35 @@ enum ModelCases {
             guard let u = unfused[k] else { return Comparison("decoder stage fused vs unfused: \(k) missing", error: .infinity, tolerance: tol) }
             return compare("decoder stage fused vs unfused: \(k)", fused[k]!, u, tol: tol)
         }
+    }
+
+    /// How far the *unfused* decoder's gradients move when it is fed the fused encoder's image
+    /// embedding instead of the unfused one's (which differ within `fusionTolerance`): the floor
+    /// that whole-model fused-vs-unfused gradients cannot go below, set by the function's own
+    /// sensitivity, not by any fusion. Reported as one comparison, the worst gradient
+    /// (sam_small: 1.7e-5, the same as the whole-model fused-vs-unfused worst).
+    static func sensitivityFloor(fusedEmbedding: Tensor, unfusedEmbedding: Tensor, boxes: Tensor, target: Tensor,
+                                 stateDict sd: [String: Tensor], config: SAMConfig, place: String) throws -> [Comparison] {
+        func gradients(_ e: Tensor) throws -> [String: Tensor] {
+            let mb = ModelBuilder()
+            let g = mb.graph
+            let d = try mb.samDecode(embedding: g.input("image_embedding", e.shape), boxes: g.input("boxes", boxes.shape), config)
+            let (low, _) = try mb.selectMasks(d.masks, d.iou, multimask: false)
+            let s = target.shape[2]
+            g.output("loss", try g.diceCELoss(try g.resize(low, height: s, width: s), g.input("target", target.shape)))
+            var bind = try StateDictBinding.bind(sd, to: mb.declared, allowExtra: true, place: place).merging(mb.constants) { a, _ in a }
+            bind["image_embedding"] = e; bind["boxes"] = boxes; bind["target"] = target
+            return try Session(g, loss: "loss", wrt: mb.parameterNames(under: "mask_decoder."), fuse: false).run(bind)
+        }
+        let a = try gradients(unfusedEmbedding), b = try gradients(fusedEmbedding)
+        var worst = (0.0, "")
+        for k in a.keys.sorted() where k.hasPrefix("grad.") {
+            guard let x = b[k] else { continue }
+            let e = relativeL2(x.scalars, a[k]!.scalars)
+            if e > worst.0 { worst = (e, k) }
+        }
+        return [Comparison("sensitivity floor (unfused decoder on the fused vs the unfused embedding): \(worst.1)",
+                           error: worst.0, tolerance: fusionGradientTolerance)]
     }
 
     /// The bar for fused against unfused plans (outputs).
