@@ -182,11 +182,26 @@ public enum Compiler {
     /// graph is built from the smaller forward one (`SliceSinking`: masks that the loss does not
     /// read are not computed; `BroadcastHoisting`: per-box copies of one image embedding are
     /// processed once, and their gradients summed once).
+    /// With `SAMDG_DUMP_PASSES` they dump as `<hash>.pre-autodiff.<k>-<name>.txt`.
     public static func prepareForAutodiff(_ g: Graph) throws -> Graph {
         var h = g
-        if !disabledFusions.contains(SliceSinking.name) { h = try SliceSinking.apply(h) }
-        if !disabledFusions.contains(BroadcastHoisting.name) { h = try BroadcastHoisting.apply(h) }
+        let prefix = dumpDirectory.map { "\($0)/\(g.structuralHash).pre-autodiff." }
+        if let prefix { try AtomicFile.write(Data(h.text.utf8), to: prefix + "0-input.txt") }
+        for (k, (name, pass)) in [(SliceSinking.name, SliceSinking.apply), (BroadcastHoisting.name, BroadcastHoisting.apply)].enumerated()
+            where !disabledFusions.contains(name) {
+            h = try pass(h)
+            if let prefix { try AtomicFile.write(Data(h.text.utf8), to: prefix + "\(k + 1)-\(name).txt") }
+        }
         return h
+    }
+
+    /// `Rematerialize` on a training graph whose first `forwardCount` nodes are the forward pass
+    /// (a `Session` runs it after autodiff); dumped as `<hash>.rematerialize.txt` with
+    /// `SAMDG_DUMP_PASSES`.
+    public static func rematerialize(_ g: Graph, forwardCount: Int) throws -> Graph {
+        let r = try Rematerialize.apply(g, forwardCount: forwardCount)
+        if let dir = dumpDirectory { try AtomicFile.write(Data(r.text.utf8), to: "\(dir)/\(g.structuralHash).rematerialize.txt") }
+        return r
     }
 
     /// `SAMDG_DUMP_PASSES=dir`: after each pass, the graph's text goes to

@@ -56,7 +56,7 @@ public final class Session {
         // Training plans recompute cheap activations in backward instead of keeping them
         // (`Rematerialize`), unless unfused or `SAMDG_SKIP_FUSION` names it.
         let remat = fused && !wrt.isEmpty && !Compiler.disabledFusions.contains(Rematerialize.name)
-        let rg = remat ? try Rematerialize.apply(graph, forwardCount: forwardCount) : graph
+        let rg = remat ? try Compiler.rematerialize(graph, forwardCount: forwardCount) : graph
         executor = Executor(try Compiler.compile(rg, fuse: fused, training: !wrt.isEmpty))
     }
 
