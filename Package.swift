@@ -71,7 +71,7 @@ let package = Package(
         .testTarget(name: "TrainTests", dependencies: ["Train", "Graph", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "GoldenTests", dependencies: ["GoldenCheck", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport", "CZlibSystem"], swiftSettings: fast),
-        .testTarget(name: "ModelTests", dependencies: ["Models", "Graph", "TestSupport"], swiftSettings: fast),
+        .testTarget(name: "ModelTests", dependencies: ["Models", "Graph", "Train", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "SAMMedTests", dependencies: ["SAMMed", "Models", "Pipeline", "H5", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "PthTests", dependencies: ["Models", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport"]),
