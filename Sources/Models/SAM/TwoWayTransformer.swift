@@ -55,6 +55,53 @@ extension ModelBuilder {
         }
     }
 
+    /// `decoderAttention` for many queries (the image tokens) over a few keys (the prompt tokens),
+    /// reassociated so the many are projected through the few:
+    ///
+    /// ```
+    ///   out      = Σ_h P_h·(v_h·W_o,hᵀ) + b_o       (out_proj folded into the values: heads·Nk
+    ///                                                  columns per image token instead of inner)
+    ///   scores_h = x·(k_h·W_q,h)ᵀ + k_h·b_q,h        (with `reassociateQueries`: the query
+    ///                                                  projection folded into the keys; k_h
+    ///                                                  without its bias, a per-row constant)
+    /// ```
+    ///
+    /// `reassociateQueries` pays when the queries differ per prompt (after the first layer); on
+    /// the first layer they are the image embedding, projected once for every prompt.
+    public func decoderAttentionFewKeys(_ name: String, q: Value, k: Value, v: Value, dim: Int, heads: Int, downsample: Int,
+                                        reassociateQueries: Bool) throws -> Value {
+        try scope(name) {
+            let inner = dim / downsample, ch = inner / heads
+            let (b, n, nk) = (graph.shape(q)[0], graph.shape(q)[1], graph.shape(k)[1])
+            func heads_(_ x: Value, _ rows: Int) throws -> Value {
+                try graph.permute(graph.reshape(x, [b, rows, heads, ch]), [0, 2, 1, 3])        // [B, H, rows, ch]
+            }
+            let (wq, bq) = try (scope("q_proj") { param("weight", [inner, dim]) }, scope("q_proj") { param("bias", [inner]) })
+            // reassociated, the key bias would reach the logits through W_q: it shifts each query
+            // row alike, so it is left out (its gradient is then exactly zero, as it should be)
+            let (wk, bk) = try (scope("k_proj") { param("weight", [inner, dim]) }, scope("k_proj") { param("bias", [inner]) })
+            let kh = try heads_(graph.linear(k, wk, reassociateQueries ? nil : bk), nk)
+            let vh = try heads_(linear("v_proj", v, dim, inner), nk)
+            let (wo, bo) = try (scope("out_proj") { param("weight", [dim, inner]) }, scope("out_proj") { param("bias", [dim]) })
+            let logits: Value                                                                  // [B, N, H, Nk]
+            if reassociateQueries {
+                let kq = try graph.matmul(kh, graph.reshape(wq, [1, heads, ch, dim]))            // [B, H, Nk, D]
+                let s = try graph.matmul(q, graph.reshape(kq, [b, heads * nk, dim]), transposeB: true)   // [B, N, H·Nk]
+                let kb = try graph.matmul(graph.reshape(bq, [1, heads, 1, ch]), kh, transposeB: true)   // [B, H, 1, Nk]
+                logits = try graph.add(graph.reshape(s, [b, n, heads, nk]), graph.permute(kb, [0, 2, 1, 3]))
+            } else {
+                let qh = try heads_(graph.linear(q, wq, bq), n)
+                logits = try graph.permute(graph.matmul(qh, kh, transposeB: true), [0, 2, 1, 3])
+            }
+            let attn = try graph.softmax(graph.affine(logits, scale: 1 / Float(ch).squareRoot()), axis: -1)
+            // W_o [D, H·ch] as [H, ch, D]: head h's columns
+            let woh = try graph.permute(graph.reshape(wo, [dim, heads, ch]), [1, 2, 0])
+            let vo = try graph.matmul(vh, graph.reshape(woh, [1, heads, ch, dim]))              // [B, H, Nk, D]
+            let out = try graph.matmul(graph.reshape(attn, [b, n, heads * nk]), graph.reshape(vo, [b, heads * nk, dim]))
+            return try graph.add(out, bo)
+        }
+    }
+
     /// `TwoWayTransformer(depth, dim, heads, mlp)`: image [B, D, h, w], pe [B, D, h, w], tokens
     /// [B, N, D] → (queries [B, N, D], keys [B, hw, D]).
     func twoWayTransformer(image: Value, pe: Value, tokens: Value, depth: Int, dim: Int, heads: Int, mlpDim: Int) throws -> (Value, Value) {
@@ -82,7 +129,11 @@ extension ModelBuilder {
                 let m = try scope("mlp") { try linear("lin2", graph.relu(linear("lin1", q, dim, mlpDim)), mlpDim, dim) }
                 q = try layerNorm("norm3", graph.add(q, m), dim)
                 qp = try graph.add(q, tokens); kp = try graph.add(k, kpe)
-                k = try graph.add(k, decoderAttention("cross_attn_image_to_token", q: kp, k: qp, v: q, dim: dim, heads: heads, downsample: 2))
+                let imageToToken = reassociate(tokens: graph.shape(q)[1], heads: heads, inner: dim / 2)
+                    ? try decoderAttentionFewKeys("cross_attn_image_to_token", q: kp, k: qp, v: q, dim: dim, heads: heads, downsample: 2,
+                                                  reassociateQueries: i > 0)
+                    : try decoderAttention("cross_attn_image_to_token", q: kp, k: qp, v: q, dim: dim, heads: heads, downsample: 2)
+                k = try graph.add(k, imageToToken)
                 k = try layerNorm("norm4", k, dim)
                 return (q, k)
             }
