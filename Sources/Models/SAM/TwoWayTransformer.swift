@@ -121,8 +121,9 @@ extension ModelBuilder {
                 q = try layerNorm("norm1", q, dim)
                 var qp = try graph.add(q, tokens), kp = try graph.add(k, kpe)
                 // layer 0's keys are the image embedding, one for every prompt (projected once,
-                // `broadcast-hoisting`); later ones differ per prompt, so the reassociated form pays
-                let attend = i > 0 && reassociate(tokens: graph.shape(q)[1], heads: heads, inner: dim / 2)
+                // `broadcast-hoisting`), so there the reassociated form pays only for few prompts
+                let prompts = graph.shape(q)[0]
+                let attend = reassociate(tokens: prompts * graph.shape(q)[1] / (i == 0 ? 1 : prompts), heads: heads, inner: dim / 2)
                     ? decoderAttentionFewQueries : decoderAttention
                 q = try graph.add(q, attend("cross_attn_token_to_image", qp, kp, k, dim, heads, 2))
                 q = try layerNorm("norm2", q, dim)
@@ -131,7 +132,7 @@ extension ModelBuilder {
                 qp = try graph.add(q, tokens); kp = try graph.add(k, kpe)
                 let imageToToken = reassociate(tokens: graph.shape(q)[1], heads: heads, inner: dim / 2)
                     ? try decoderAttentionFewKeys("cross_attn_image_to_token", q: kp, k: qp, v: q, dim: dim, heads: heads, downsample: 2,
-                                                  reassociateQueries: i > 0)
+                                                  reassociateQueries: i > 0 || reassociate(tokens: prompts * graph.shape(q)[1], heads: heads, inner: dim / 2))
                     : try decoderAttention("cross_attn_image_to_token", q: kp, k: qp, v: q, dim: dim, heads: heads, downsample: 2)
                 k = try graph.add(k, imageToToken)
                 k = try layerNorm("norm4", k, dim)
@@ -147,7 +148,9 @@ extension ModelBuilder {
     }
 
     /// The reassociated token→image attention does heads·tokens rows of work per image token
-    /// where the plain one does the projections' inner width (`SAMDG_DECODER_REASSOCIATE=0`: never).
+    /// where the plain one does the projections' inner width; `tokens` counts the prompt tokens
+    /// of every prompt when the plain form's projection of the image is shared by all prompts
+    /// (`SAMDG_DECODER_REASSOCIATE=0`: never).
     func reassociate(tokens: Int, heads: Int, inner: Int) -> Bool {
         ProcessInfo.processInfo.environment["SAMDG_DECODER_REASSOCIATE"] != "0" && heads * tokens < inner
     }
