@@ -80,7 +80,7 @@ public struct ChannelEpilogue: Hashable, Sendable, CustomStringConvertible {
 
     /// `affine` with GELU (erf), its vector loop written out in a function of its own (one per
     /// residual case): as `affine`'s closure, or two loops in one function, the optimizer's size
-    /// limits leave GELU or erf a call per 16 values (see `UnaryKernels.applyBlock`).
+    /// limits leave GELU or erf a call per 16 values (see `UnaryKernels.geluErf`).
     static func affineGelu(_ y: UnsafeMutablePointer<Float>, _ n: Int, _ o: Float, _ s: Float, _ t: Float, _ r: UnsafePointer<Float>?) {
         let body = n / 16 * 16
         if let r { affineGeluResidual(y, body, o, s, t, r) } else { affineGelu(y, body, o, s, t) }
