@@ -76,6 +76,10 @@ public enum UnaryKernels {
 
     public static func apply(_ f: UnaryFn, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int) {
         let stream = n * 4 >= streamingThresholdBytes
+        if case .geluErf = f {      // a loop of its own, erf inlined (see `geluErf`): an MLP's activation after its GEMM
+            Parallel.forChunks(n) { r in geluLoop(x, y, r, stream: stream) }
+            return
+        }
         let vector = forward(f, V(repeating: 1)) != nil
         Parallel.forChunks(n) { r in
             if vector && stream {
