@@ -147,7 +147,7 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
                                     relW: args.count == 5 ? args[4] : nil, bias: args.count == 4 ? args[3] : nil, scale: scale, out)
         case .attentionStrided(let spec):
             AttentionKernel.forward(spec, q: args[0], k: args[1], v: args[2], relH: args.count == 5 ? args[3] : nil,
-                                    relW: args.count == 5 ? args[4] : nil, out)
+                                    relW: args.count == 5 ? args[4] : nil, bias: args.count == 4 ? args[3] : nil, out)
         case .maxPool2d(let p): PoolKernels.maxPool(args[0], p, out)
         case .maxPool2dBackward(let p): PoolKernels.maxPoolBackward(args[0], args[1], p, out)
         case .adaptiveAvgPool2d: PoolKernels.adaptiveAvg(args[0], out)

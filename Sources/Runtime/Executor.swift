@@ -17,6 +17,9 @@ public final class Executor {
     /// Accumulated seconds and calls per step index (when profiling).
     public private(set) var stepTimes: [Double]
     public private(set) var stepCalls: [Int]
+    /// The fastest single run of each step so far (when profiling): on a shared machine, the sum
+    /// of these is closer to the unloaded time than a mean.
+    public private(set) var stepMin: [Double]
     public var profiling = false
     private var pool: [Int: [Storage]] = [:]
     /// The planned arena (allocated on first run, reused by every run).
@@ -27,6 +30,7 @@ public final class Executor {
         self.plan = plan
         stepTimes = [Double](repeating: 0, count: plan.steps.count)
         stepCalls = [Int](repeating: 0, count: plan.steps.count)
+        stepMin = [Double](repeating: .infinity, count: plan.steps.count)
     }
 
     /// The `top` slowest steps so far, one line each (kernel, seconds, calls, origin).
@@ -87,7 +91,9 @@ public final class Executor {
                 if profiling {
                     let t0 = DispatchTime.now().uptimeNanoseconds
                     step.kernel.run(args, out)
-                    stepTimes[i] += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+                    let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+                    stepTimes[i] += dt
+                    stepMin[i] = min(stepMin[i], dt)
                     stepCalls[i] += 1
                 } else {
                     step.kernel.run(args, out)

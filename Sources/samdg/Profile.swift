@@ -22,6 +22,7 @@ struct Profile: ParsableCommand {
     @Option(help: "Also print the N slowest plan steps (shapes and graph origin), to stderr") var steps = 0
     @Option(help: "Worker threads") var threads = 2
     @Flag(help: "Print JSON") var json = false
+    @Flag(name: .customLong("min"), help: "Time each step by its fastest run instead of the mean (steadier on a loaded machine)") var fastest = false
     @Flag(help: "Also print the compiled plan, one step per line (kernel, operand and result slots, shape, origin)") var plan = false
 
     func run() throws {
@@ -48,7 +49,7 @@ struct Profile: ParsableCommand {
             let key = "\(s.kernel)"
             var r = rows[key] ?? Row(kernel: key)
             r.calls += ex.stepCalls[i] / max(repeats, 1)
-            r.time += ex.stepTimes[i] / Double(repeats)
+            r.time += fastest ? (ex.stepMin[i].isFinite ? ex.stepMin[i] : 0) : ex.stepTimes[i] / Double(repeats)
             r.flops += plan.flops(i)
             r.bytes += plan.bytesMoved(i)
             rows[key] = r

@@ -52,6 +52,23 @@ final class CropBeforeLinearTests: XCTestCase {
         }
     }
 
+    /// TinyViT's windowed block: the same chain, with an unused reshape of the projection left in
+    /// the graph (its builder makes one); a dead reader does not stop the rewrite.
+    func testDeadReaderOfTheProjectionIsIgnored() throws {
+        let g = Graph()
+        let x = g.input("x", [1, 9, 10, 12]), w = g.input("w", [12, 12]), b = g.input("b", [12])
+        let (win, padded) = try g.windowPartition(x, window: 4)             // [9, 4, 4, 12]
+        let h = try g.linear(g.gelu(win), w, b)
+        _ = try g.reshape(h, [9, 16, 12])                                   // nobody reads it
+        let back = try g.windowUnpartition(h, window: 4, padded: padded, original: (9, 10))
+        g.output("y", try g.add(x, back))
+        let bind = ["x": rng.tensor([1, 9, 10, 12]), "w": rng.tensor([12, 12]), "b": rng.tensor([12])]
+        let (fused, fp) = try run(g, fuse: true, bind)
+        let (plain, _) = try run(g, fuse: false, bind)
+        XCTAssertLessThan(relativeL2(fused.scalars, plain.scalars), 1e-6)
+        XCTAssertEqual(gemmRows(fp), [90], fp.description)
+    }
+
     /// A plain strided row slice of a rank-3 linear, and a permute that moves the last axis (not
     /// rewritten) after it.
     func testRowSliceAndNonRowOps() throws {

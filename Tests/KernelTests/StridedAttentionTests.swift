@@ -77,6 +77,49 @@ final class StridedAttentionTests: XCTestCase {
         }
     }
 
+    /// TinyViT's layout: qkv [B, N, heads, 3·kd] (q, k, v the thirds of the last axis) read in
+    /// place with a full bias [heads, N, N] (batch item b = (window, head) reads bias item
+    /// b mod heads); against the reference on gathered copies with the bias repeated per item.
+    func testKernelOnSplitQKVWithFullBiasMatchesReference() throws {
+        let saved = (AttentionKernel.minRows, AttentionKernel.tileBudget, AttentionKernel.keyBlock)
+        defer { (AttentionKernel.minRows, AttentionKernel.tileBudget, AttentionKernel.keyBlock) = saved }
+        for (minRows, budget, keyBlock) in [saved, (4, 0, 5)] {
+            (AttentionKernel.minRows, AttentionKernel.tileBudget, AttentionKernel.keyBlock) = (minRows, budget, keyBlock)
+            for (b, heads, n, kd) in [(3, 2, 49, 32), (2, 3, 13, 16), (2, 2, 10, 20)] {    // TinyViT's 7×7 window; tails; sgemm path
+                let scale: Float = 0.4, row = heads * 3 * kd
+                let qkv = rng.tensor([b, n, heads, 3 * kd], -1.5, 1.5), bias = rng.tensor([heads, n, n], -2, 2)
+                let f = qkv.scalars, bf = bias.scalars
+                func part(_ p: Int) -> Tensor {
+                    var out = [Float](repeating: 0, count: b * heads * n * kd)
+                    for w in 0..<b { for h in 0..<heads { for t in 0..<n { for e in 0..<kd {
+                        out[((w * heads + h) * n + t) * kd + e] = f[w * n * row + t * row + h * 3 * kd + p * kd + e]
+                    } } } }
+                    return Tensor(shape: [b * heads, n, kd], out)
+                }
+                var full = [Float](repeating: 0, count: b * heads * n * n)
+                for w in 0..<b { for h in 0..<heads { for i in 0..<(n * n) { full[(w * heads + h) * n * n + i] = bf[h * n * n + i] } } }
+                let ref = AttentionKernel.reference(q: part(0), k: part(1), v: part(2), relH: nil, relW: nil,
+                                                    bias: Tensor(shape: [b * heads, n, n], full), scale: scale)
+                typealias L = AttentionOperandLayout
+                func layout(_ p: Int) -> L {
+                    L(offset: p * kd, batch: [.init(size: b, stride: n * row), .init(size: heads, stride: 3 * kd)], rowStride: row)
+                }
+                let outLayout = L(offset: 0, batch: [.init(size: b, stride: n * heads * kd), .init(size: heads, stride: kd)],
+                                  rowStride: heads * kd)
+                let spec = AttentionSpec(batch: b * heads, n: n, m: n, d: kd, dv: kd, scale: scale,
+                                         q: layout(0), k: layout(1), v: layout(2), out: outLayout)
+                let out = Tensor(zeros: [b, n, heads, kd])
+                AttentionKernel.forward(spec, q: qkv, k: qkv, v: qkv, relH: nil, relW: nil, bias: bias, out)
+                let o = out.scalars
+                var got = [Float](repeating: 0, count: o.count)
+                for w in 0..<b { for h in 0..<heads { for t in 0..<n { for e in 0..<kd {
+                    got[((w * heads + h) * n + t) * kd + e] = o[((w * n + t) * heads + h) * kd + e]
+                } } } }
+                XCTAssertLessThan(relativeL2(got, ref), 2e-6, "b \(b) heads \(heads) n \(n) kd \(kd) minRows \(minRows)")
+            }
+        }
+    }
+
     // MARK: the lowering group
 
     func run(_ g: Graph, fuse: Bool, _ b: [String: Tensor]) throws -> (Tensor, Plan) {
@@ -124,6 +167,40 @@ final class StridedAttentionTests: XCTestCase {
             XCTAssertEqual(count(fp, isMatmul), 2, fp.description)      // qkv and proj only
             let padding = window > 0 && (shape[1] % window != 0 || shape[2] % window != 0)
             XCTAssertEqual(count(fp, isSlice), padding ? 1 : 0, fp.description)
+        }
+    }
+
+    /// TinyViT's attention as `tinyViTAttention` builds it: q, k, v slices of the last axis of
+    /// the qkv projection [B, N, heads, 3·kd] permuted to [B, heads, N, kd], a learned bias
+    /// [1, heads, N, N] gathered from its table, the heads merged after. One strided attention
+    /// with the bias as its fourth operand; no slice or permute left; agrees with the unfused plan.
+    func testTinyViTAttentionReadsQKVInPlace() throws {
+        for (b, n, heads, kd) in [(4, 49, 2, 32), (3, 10, 3, 8)] {
+            let dim = heads * kd
+            let g = Graph()
+            let x = g.input("x", [b, n, dim])
+            let qkv = try g.reshape(g.add(g.matmul(x, g.input("qkv_w", [3 * dim, dim]), transposeB: true), g.input("qkv_b", [3 * dim])),
+                                    [b, n, heads, 3 * kd])
+            func part(_ i: Int) throws -> Value {
+                try g.permute(g.slice(qkv, dims: [3], starts: [i * kd], ends: [(i + 1) * kd]), [0, 2, 1, 3])
+            }
+            let idx = (0..<(n * n)).map { ($0 * 7 + $0 / n) % 5 }
+            let table = g.input("table", [heads, 5])
+            let bias = try g.reshape(g.permute(g.gatherRows(g.permute(table, [1, 0]), idx), [1, 0]), [1, heads, n, n])
+            let scores = try g.add(g.affine(g.matmul(part(0), part(1), transposeB: true), scale: 1 / Float(kd).squareRoot()), bias)
+            let o = try g.matmul(g.softmax(scores, axis: -1), part(2))
+            let merged = try g.reshape(g.permute(o, [0, 2, 1, 3]), [b, n, dim])
+            g.output("y", try g.matmul(merged, g.input("proj_w", [dim, dim]), transposeB: true))
+            let bind = ["x": rng.tensor([b, n, dim]), "qkv_w": rng.tensor([3 * dim, dim]), "qkv_b": rng.tensor([3 * dim]),
+                        "table": rng.tensor([heads, 5], -2, 2), "proj_w": rng.tensor([dim, dim])]
+            let (fused, fp) = try run(g, fuse: true, bind)
+            let (plain, _) = try run(g, fuse: false, bind)
+            XCTAssertLessThan(relativeL2(fused.scalars, plain.scalars), 1e-5, "\(b) \(n) \(heads) \(kd)")
+            XCTAssertEqual(count(fp, isStrided), 1, fp.description)
+            XCTAssertEqual(count(fp, isPlainAttention), 0)
+            XCTAssertTrue(fp.steps.contains { if case .attentionStrided = $0.kernel { return $0.args.count == 4 }; return false })
+            XCTAssertEqual(count(fp, isSlice), 0, fp.description)
+            XCTAssertEqual(count(fp, { if case .permute(let p) = $0 { return p == [0, 2, 1, 3] }; return false }), 0, fp.description)
         }
     }
 

@@ -132,7 +132,11 @@ struct StridedView: Equatable {
 /// With SAM's decomposed relative position (relH / relW operands that are reshapes and permutes
 /// of `matmul(view of q, table, transB)` for the einsums of `add_decomposed_rel_pos`), the
 /// tables become the kernel's operands and the bias is computed per query tile from q, so the
-/// two small matmuls and their permutes do not run either.
+/// two small matmuls and their permutes do not run either. A full additive bias (TinyViT's
+/// learned attention bias [1, heads, N, M], batch item b reading bias item b mod heads, as the
+/// unfused kernel does) is passed through as the fourth operand; TinyViT's q, k, v are slices of
+/// the last axis of its qkv projection [windows, N, heads, 2·kd + d], permuted to
+/// [windows, heads, N, ·], which the views above read in place like SAM's.
 ///
 /// Algorithm: each operand is followed up through view ops to the buffer it reads
 /// (`StridedView`), which must give contiguous columns, one row stride and any batch strides;
@@ -147,7 +151,7 @@ struct StridedView: Equatable {
 struct StridedAttentionGroups {
     struct Group {
         var spec: AttentionSpec
-        /// q, k, v source nodes (, relH table, relW table)
+        /// q, k, v source nodes (, relH table, relW table | , full bias)
         var operands: [Int]
     }
     var roots: [Int: Group] = [:]
@@ -171,8 +175,7 @@ struct StridedAttentionGroups {
             return view(of: n.inputs[0].id)?.applying(n.op, shape: n.shape)
         }
         for i in g.nodes.indices where live[i] {
-            guard case .attention(let scale) = g.nodes[i].op, g.nodes[i].inputs.count == 3 || g.nodes[i].inputs.count == 5
-            else { continue }
+            guard case .attention(let scale) = g.nodes[i].op, (3...5).contains(g.nodes[i].inputs.count) else { continue }
             let ins = g.nodes[i].inputs.map(\.id)
             let qs = g.nodes[ins[0]].shape, ks = g.nodes[ins[1]].shape, vs = g.nodes[ins[2]].shape, r = qs.count
             let batch = ShapeMath.count(Array(qs.dropLast(2)))
@@ -181,6 +184,7 @@ struct StridedAttentionGroups {
                   let ql = qv.operandLayout(), let kl = kv.operandLayout(), let vl = vv.operandLayout() else { continue }
             var operands = [qv.base, kv.base, vv.base]
             var relGrid: [Int] = []
+            if ins.count == 4 { operands.append(ins[3]) }       // a full bias, read as it is
             if ins.count == 5 {
                 guard let rel = relativePosition(g, q: qv, relH: ins[3], relW: ins[4], batch: batch, n: n, view: view) else { continue }
                 operands += [rel.tableH, rel.tableW]

@@ -17,8 +17,8 @@ import Tensor
 /// Exact: each output row is the same dot products of the same input row (bit-identical, as the
 /// GEMM computes each row alike). The layout ops must keep the last axis where it is and whole
 /// (reshapes keep its size, permutes keep it last, slices take all of it); every node from the
-/// matmul to the op before E has one consumer and is not a graph output; and the chain must
-/// drop elements (otherwise nothing is saved).
+/// matmul to the op before E has one live consumer (dead nodes, which DCE removes later, do not
+/// count) and is not a graph output; and the chain must drop elements (otherwise nothing is saved).
 public enum CropBeforeLinear {
     public static let name = "crop-before-linear"
 
@@ -28,15 +28,20 @@ public enum CropBeforeLinear {
     }
 
     public static func apply(_ g: Graph) throws -> Graph {
+        // consumers among live nodes only: a dead view of the projection (TinyViT's builder
+        // leaves an unused reshape of it) must not count as a second reader
+        var live = [Bool](repeating: false, count: g.nodes.count)
+        for (_, v) in g.outputs { live[v.id] = true }
+        for i in stride(from: g.nodes.count - 1, through: 0, by: -1) where live[i] { for v in g.nodes[i].inputs { live[v.id] = true } }
         var consumers = [Int](repeating: 0, count: g.nodes.count)
-        for n in g.nodes { for v in n.inputs { consumers[v.id] += 1 } }
+        for (i, n) in g.nodes.enumerated() where live[i] { for v in n.inputs { consumers[v.id] += 1 } }
         let outputs = Set(g.outputs.map(\.value.id))
         func single(_ id: Int) -> Bool { consumers[id] == 1 && !outputs.contains(id) }
         var next = [Int?](repeating: nil, count: g.nodes.count)
-        for (i, n) in g.nodes.enumerated() { for v in n.inputs where consumers[v.id] == 1 { next[v.id] = i } }
+        for (i, n) in g.nodes.enumerated() where live[i] { for v in n.inputs where consumers[v.id] == 1 { next[v.id] = i } }
 
         var matches: [Int: Match] = [:]         // chain end → match
-        for (i, n) in g.nodes.enumerated() {
+        for (i, n) in g.nodes.enumerated() where live[i] {
             guard case .matmul(false, let tb) = n.op, single(i) else { continue }
             let a = n.inputs[0].id, w = n.inputs[1].id
             let ws = g.nodes[w].shape, ms = n.shape

@@ -67,7 +67,9 @@ public enum AttentionKernel {
     /// `spec.out` into `out`. With `spec.relGrid` = [qh, qw], `relH` / `relW` are the
     /// relative-position tables [qh, kh, d] / [qw, kw, d], and the decomposed bias is computed
     /// per query tile: relH[n, i] = q_n·tableH[n / qw, i], relW[n, j] = q_n·tableW[n % qw, j].
-    public static func forward(_ spec: AttentionSpec, q: Tensor, k: Tensor, v: Tensor, relH: Tensor?, relW: Tensor?, _ out: Tensor) {
+    /// Otherwise `bias` is an optional full additive bias, as in `forward(q:k:v:…)`.
+    public static func forward(_ spec: AttentionSpec, q: Tensor, k: Tensor, v: Tensor, relH: Tensor?, relW: Tensor?,
+                               bias full: Tensor? = nil, _ out: Tensor) {
         var kh = 0, kw = 0
         let bias: Bias
         var tables: UnsafeMutablePointer<Float>? = nil
@@ -81,11 +83,13 @@ public enum AttentionKernel {
             transposeTable(h.ptr, q: qh, k: kh, d: d, into: t)
             transposeTable(w.ptr, q: qw, k: kw, d: d, into: t + qh * khp * d)
             bias = .tables(UnsafePointer(t), UnsafePointer(t + qh * khp * d), qw: qw)
+        } else if let full {
+            bias = .full(UnsafePointer(full.ptr))
         } else {
             bias = .none
         }
         let g = Geometry(batch: spec.batch, n: spec.n, m: spec.m, d: spec.d, dv: spec.dv, kh: kh, kw: kw,
-                         scale: spec.scale, groups: 0)
+                         scale: spec.scale, groups: full.map { $0.count / max(spec.n * spec.m, 1) } ?? 0)
         run(g, q: Operand(q.ptr, spec.q), k: Operand(k.ptr, spec.k), v: Operand(v.ptr, spec.v),
             bias: bias, out: out.ptr, outLayout: spec.out)
     }

@@ -64,7 +64,7 @@ public struct ChannelEpilogue: Hashable, Sendable, CustomStringConvertible {
     func apply(_ y: UnsafeMutablePointer<Float>, _ n: Int, o: Float, s: Float, t: Float, r: UnsafePointer<Float>? = nil) {
         switch activation {
         case nil: Self.affine(y, n, o, s, t, r) { $0 }
-        case .geluErf?: Self.affine(y, n, o, s, t, r) { UnaryKernels.forward(.geluErf, $0)! }
+        case .geluErf?: Self.affineGelu(y, n, o, s, t, r)
         case .relu?: Self.affine(y, n, o, s, t, r) { UnaryKernels.forward(.relu, $0)! }
         case let f?:
             let piece = 2048
@@ -76,6 +76,29 @@ public struct ChannelEpilogue: Hashable, Sendable, CustomStringConvertible {
                 j += len
             }
         }
+    }
+
+    /// `affine` with GELU (erf), its vector loop written out in a function of its own (one per
+    /// residual case): as `affine`'s closure, or two loops in one function, the optimizer's size
+    /// limits leave GELU or erf a call per 16 values (see `UnaryKernels.geluErf`).
+    static func affineGelu(_ y: UnsafeMutablePointer<Float>, _ n: Int, _ o: Float, _ s: Float, _ t: Float, _ r: UnsafePointer<Float>?) {
+        let body = n / 16 * 16
+        if let r { affineGeluResidual(y, body, o, s, t, r) } else { affineGelu(y, body, o, s, t) }
+        if body < n { affine(y + body, n - body, o, s, t, r.map { $0 + body }) { UnaryKernels.geluErf($0) } }
+    }
+
+    /// y ← gelu((y + o)·s + t) over n values, n a multiple of 16.
+    @inline(never)
+    static func affineGelu(_ y: UnsafeMutablePointer<Float>, _ n: Int, _ o: Float, _ s: Float, _ t: Float) {
+        let ov = SIMD16<Float>(repeating: o), sv = SIMD16<Float>(repeating: s), tv = SIMD16<Float>(repeating: t)
+        for i in stride(from: 0, to: n, by: 16) { store16(UnaryKernels.geluErf((load16(y + i) + ov) * sv + tv), y + i) }
+    }
+
+    /// y ← gelu((y + o)·s + t + r) over n values, n a multiple of 16.
+    @inline(never)
+    static func affineGeluResidual(_ y: UnsafeMutablePointer<Float>, _ n: Int, _ o: Float, _ s: Float, _ t: Float, _ r: UnsafePointer<Float>) {
+        let ov = SIMD16<Float>(repeating: o), sv = SIMD16<Float>(repeating: s), tv = SIMD16<Float>(repeating: t)
+        for i in stride(from: 0, to: n, by: 16) { store16(UnaryKernels.geluErf((load16(y + i) + ov) * sv + tv + load16(r + i)), y + i) }
     }
 
     /// y ← f((y + o)·s + t [+ r]) in place; f is a vector function (the tail runs it on a padded

@@ -16,7 +16,7 @@ public enum UnaryKernels {
         case .exp: return VMath.exp(x)
         case .sqrt: return x.squareRoot()
         case .rsqrt: return 1 / x.squareRoot()
-        case .geluErf: return 0.5 * x * (1 + VMath.erf(x * 0.707_106_781_186_547_5))
+        case .geluErf: return geluErf(x)
         case .geluTanh: return 0.5 * x * (1 + VMath.tanh(0.797_884_560_802_865_4 * (x + 0.044715 * x * x * x)))
         case .hardswish: return x * VMath.minimum(VMath.maximum(x + 3, V(repeating: 0)), V(repeating: 6)) / 6
         case .square: return x * x
@@ -76,6 +76,10 @@ public enum UnaryKernels {
 
     public static func apply(_ f: UnaryFn, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int) {
         let stream = n * 4 >= streamingThresholdBytes
+        if case .geluErf = f {      // a loop of its own, erf inlined (see `geluErf`): an MLP's activation after its GEMM
+            Parallel.forChunks(n) { r in geluLoop(x, y, r, stream: stream) }
+            return
+        }
         let vector = forward(f, V(repeating: 1)) != nil
         Parallel.forChunks(n) { r in
             if vector && stream {
