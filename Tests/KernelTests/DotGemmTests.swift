@@ -13,6 +13,9 @@ final class DotGemmTests: XCTestCase {
         let cases: [([Int], [Int], Int, Int, Int)] = [
             ([2, 3], [2, 3], 70, 7, 16), ([4], [4], 4, 32, 5000), ([2, 1], [1, 3], 5, 40, 37),
             ([3], [3], 8, 9, 4111), ([1], [1], 1, 1, 8),
+            // the short-contraction path (SmallKGemm): small side on A or B, fewer than 4 lanes,
+            // several row blocks and tiles, a broadcast batch
+            ([2], [2], 5, 300, 16), ([1], [1], 100, 3, 20), ([2, 1], [1, 2], 600, 8, 32), ([2], [2], 7, 70, 1),
         ]
         for (ba, bb, m, n, k) in cases {
             let a = rng.tensor(ba + [m, k]), b = rng.tensor(bb + [n, k])

@@ -78,6 +78,33 @@ final class MatmulViewTests: XCTestCase {
         }
     }
 
+    /// The short-contraction path (`SmallKGemm`, k ≤ 32 and one side ≤ 8 rows) through views:
+    /// SAM decoder-like head products, the small side on either operand, row-block and tile tails,
+    /// overlapping 8-lane stores into a contiguous result, scalar stores into a merged result.
+    func testSmallContractionThroughViews() {
+        let p = [0, 2, 1, 3]
+        let cases: [([Int], [Int]?, [Int], [Int]?, [Int]?)] = [
+            ([2, 7, 3, 16], nil, [2, 300, 3, 16], nil, nil),                  // tokens · imageᵀ
+            ([2, 300, 3, 16], nil, [2, 7, 3, 16], nil, nil),                  // image · tokensᵀ
+            ([1, 300, 3, 16], [2, 3, 300, 16], [2, 7, 3, 16], nil, nil),      // broadcast A
+            ([2, 130, 3, 32], nil, [2, 3, 3, 32], nil, nil),                  // 3 lanes, k = 32
+            ([2, 8, 3, 1], nil, [2, 65, 3, 1], nil, p),                       // k = 1, merged result
+            ([2, 67, 3, 9], nil, [2, 8, 3, 9], nil, p),                       // 8 lanes, merged result
+            ([2, 67, 3, 9], nil, [2, 5, 3, 9], nil, nil),                     // 5 lanes, contiguous
+        ]
+        for (bufA, bcA, bufB, bcB, py) in cases {
+            let a = rng.tensor(bufA), b = rng.tensor(bufB)
+            let la = permuted(a, p), lb = permuted(b, p)
+            let ref = reference(la.values, la.shape, lb.values, lb.shape, ta: false, tb: true)
+            let yView = py.map { GemmView(perm: $0, shape: ref.shape) }
+            let y = Tensor(zeros: py.map { q in q.map { ref.shape[$0] } } ?? ref.shape)
+            Gemm.matmul(a, GemmView(perm: p, shape: bcA ?? la.shape), b, GemmView(perm: p, shape: bcB ?? lb.shape),
+                        transA: false, transB: true, y, yView)
+            let got = py.map { permuted(y, inverse($0)).values } ?? y.scalars
+            XCTAssertLessThan(relativeL2(got, ref.values), 1e-6, "A \(bufA) B \(bufB) y \(String(describing: py))")
+        }
+    }
+
     func inverse(_ p: [Int]) -> [Int] {
         var inv = [Int](repeating: 0, count: p.count)
         for (i, x) in p.enumerated() { inv[x] = i }

@@ -17,6 +17,11 @@ static inline __attribute__((always_inline)) void samdg_store_fence(void) {
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
 #endif
 }
+/* A read prefetch into all cache levels (for strided streams the hardware prefetcher misses). */
+static inline __attribute__((always_inline)) void samdg_prefetch(const float *p) {
+    __builtin_prefetch(p, 0, 3);
+}
+
 /* Unaligned 16-float vectors. */
 typedef float samdg_float16u __attribute__((ext_vector_type(16), aligned(4)));
 
