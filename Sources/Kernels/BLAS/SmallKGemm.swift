@@ -8,8 +8,8 @@ import CSIMD
 ///
 /// Algorithm: the small side S (s ≤ 8 rows) is packed transposed once per batch element into
 /// Sᵀ[d][0..<8] (zero lanes past s). Each row L_l of the large side then gives its s results as
-/// one 8-lane vector, Σ_d L_l[d]·Sᵀ[d] (in order d = 0..<k) — k multiply-adds of a broadcast
-/// scalar, no horizontal sums — four rows at a time so each Sᵀ[d] load serves four. Rows go to
+/// one 8-lane vector, Σ_d L_l[d]·Sᵀ[d] (fused multiply-adds in order d = 0..<k, which gives
+/// OpenBLAS's results bit for bit on the SAM decoder) — no horizontal sums — four rows at a time so each Sᵀ[d] load serves four. Rows go to
 /// an L1 tile of 64 × 8 and from there to C: row by row when S is B (C[l, 0..<s], with a full
 /// 8-lane store when it only overlaps rows this task writes next), column by column when S is A
 /// (C[i, l] for consecutive l).
@@ -119,8 +119,8 @@ enum SmallKGemm {
                 var c0 = V8(), c1 = V8(), c2 = V8(), c3 = V8()
                 for d in 0..<k {
                     let s = load8(st + d * 8)
-                    c0 += s * r0[d]; c1 += s * r1[d]
-                    c2 += s * r2[d]; c3 += s * r3[d]
+                    c0.addProduct(s, r0[d]); c1.addProduct(s, r1[d])
+                    c2.addProduct(s, r2[d]); c3.addProduct(s, r3[d])
                 }
                 let t = tiles + g * tileRows * 8 + (l - rows.lowerBound) * 8
                 UnsafeMutableRawPointer(t).storeBytes(of: c0, as: V8.self)
@@ -134,7 +134,7 @@ enum SmallKGemm {
             for g in 0..<count {
                 let st = sts + g * k * 8, r0 = pls[g] + l * ldl
                 var c0 = V8()
-                for d in 0..<k { c0 += load8(st + d * 8) * r0[d] }
+                for d in 0..<k { c0.addProduct(load8(st + d * 8), r0[d]) }
                 UnsafeMutableRawPointer(tiles + g * tileRows * 8 + (l - rows.lowerBound) * 8).storeBytes(of: c0, as: V8.self)
             }
             l += 1
