@@ -9,10 +9,10 @@ import CSIMD
 /// Algorithm: the small side S (s ≤ 8 rows) is packed transposed once per batch element into
 /// Sᵀ[d][0..<8] (zero lanes past s). Each row L_l of the large side then gives its s results as
 /// one 8-lane vector, Σ_d L_l[d]·Sᵀ[d] (fused multiply-adds in order d = 0..<k, which gives
-/// OpenBLAS's results bit for bit on the SAM decoder) — no horizontal sums — four rows at a time so each Sᵀ[d] load serves four. Rows go to
-/// an L1 tile of 64 × 8 and from there to C: row by row when S is B (C[l, 0..<s], with a full
-/// 8-lane store when it only overlaps rows this task writes next), column by column when S is A
-/// (C[i, l] for consecutive l).
+/// OpenBLAS's results bit for bit on the SAM decoder) — no horizontal sums — four rows at a
+/// time so each Sᵀ[d] load serves four. Rows go to an L1 tile of 64 × 8 and from there to C: row
+/// by row when S is B (C[l, 0..<s], with a full 8-lane store when it only overlaps rows this task
+/// writes next), column by column when S is A (C[i, l] for consecutive l).
 ///
 /// Memory order matters more than the arithmetic: each head reads 16 floats of a 128-float row
 /// through the head-split view, and walked head by head over all rows that 512-byte stride ran
