@@ -158,6 +158,7 @@ public enum ResizeKernels {
     static func backwardPairs(_ dy: UnsafeMutablePointer<Float>, planes: Int, _ ph: [Pair], _ pw: [Pair],
                               _ dx: UnsafeMutablePointer<Float>, h: Int, w: Int, _ oh: Int, _ ow: Int) {
         typealias V = SIMD16<Float>
+        let monotone = zip(pw, pw.dropFirst()).allSatisfy { $0.start <= $1.start }
         Parallel.forChunks(planes, grain: 1) { range in
             let tmp = UnsafeMutablePointer<Float>.allocate(capacity: h * ow)
             defer { tmp.deallocate() }
@@ -177,11 +178,31 @@ public enum ResizeKernels {
                     }
                     for iy in 0..<h {
                         let row = tmp + iy * ow, out = dst + iy * w
+                        if !monotone {
+                            for ox in 0..<ow {
+                                let q = pw[ox], v = row[ox]
+                                out[q.start] += q.w0 * v
+                                if q.count == 2 { out[q.start + 1] += q.w1 * v }
+                            }
+                            continue
+                        }
+                        // starts never decrease along ox, so dst[idx] and dst[idx + 1] are the
+                        // only open sums: keep them in registers (the same additions in the
+                        // same order as `out[…] +=`, without a store-to-load chain per tap)
+                        var idx = pw[0].start, a0: Float = 0, a1: Float = 0
                         for ox in 0..<ow {
                             let q = pw[ox], v = row[ox]
-                            out[q.start] += q.w0 * v
-                            if q.count == 2 { out[q.start + 1] += q.w1 * v }
+                            if q.start != idx {
+                                out[idx] = a0
+                                if q.start == idx + 1 { a0 = a1 } else { if idx + 1 < w { out[idx + 1] = a1 }; a0 = 0 }
+                                a1 = 0
+                                idx = q.start
+                            }
+                            a0 += q.w0 * v
+                            if q.count == 2 { a1 += q.w1 * v }
                         }
+                        out[idx] = a0
+                        if idx + 1 < w { out[idx + 1] = a1 }
                     }
                 }
             }
