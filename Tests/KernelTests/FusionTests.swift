@@ -148,47 +148,4 @@ final class FusionTests: XCTestCase {
             XCTAssertLessThan(relativeL2(a[k]!.scalars, r[k]!.scalars), 1e-6, k)
         }
     }
-    /// `elementwise-duplicate`: a cheap value with several fused readers (a product read by an
-    /// exp chain and by a sum) is recomputed in each and never written; one that a matmul also
-    /// reads stays a buffer. Results are those of the plan without the rewrite (up to rounding:
-    /// with a broadcast operand in the program, rows no longer collapse, so block tails and
-    /// the order of partial sums move).
-    func testCheapSharedValuesAreRecomputedInReaders() throws {
-        let g = Graph()
-        let a = g.input("a", [6, 40]), b = g.input("b", [1, 40]), c = g.input("c", [6, 40]), w = g.input("w", [40, 3])
-        let v = try g.mul(a, b)                                   // readers: exp chain, sum
-        let u = try g.add(a, c)                                   // readers: exp chain, matmul
-        g.output("y", try g.add(g.exp(v), g.mul(u, c)))
-        g.output("s", try g.sum(g.mul(v, c), axes: [1]))
-        g.output("m", try g.matmul(u, w))
-        let bind = ["a": rng.tensor([6, 40]), "b": rng.tensor([1, 40]), "c": rng.tensor([6, 40]), "w": rng.tensor([40, 3])]
-        let dup = try Compiler.compileUncached(g), plain = try Compiler.compileUncached(g, skip: ["elementwise-duplicate"])
-        func binaries(_ p: Plan) -> [BinaryFn] { p.steps.compactMap { if case .binary(let f) = $0.kernel { return f }; return nil } }
-        XCTAssertEqual(binaries(dup), [.add], dup.description)          // only u stays a step
-        XCTAssertEqual(binaries(plain).sorted { $0.rawValue < $1.rawValue }, [.add, .mul], plain.description)
-        let x = try Executor(dup).run(bind), y = try Executor(plain).run(bind)
-        for k in ["y", "s", "m"] { XCTAssertLessThan(relativeL2(x[k]!.scalars, y[k]!.scalars), 1e-6, k) }
-    }
-
-    /// LayerNorm training (forward, rematerialised x̂, backward): with duplication the plan has
-    /// fewer full-size buffers and the same gradients (up to summation order).
-    func testLayerNormTrainingWithDuplication() throws {
-        let g = Graph()
-        let x = g.input("x", [3, 50, 40]), r = g.input("r", [3, 50, 40])
-        let gamma = g.parameter("gamma", [40]), beta = g.parameter("beta", [40])
-        let y = try g.layerNorm(x, weight: gamma, bias: beta)
-        let loss = try g.sumAll(g.mul(y, r))
-        let grads = try Autodiff.gradients(g, seeds: [(loss, g.constant(1, []))], wrt: [x, gamma, beta])
-        g.output("dx", grads[0]!); g.output("dgamma", grads[1]!); g.output("dbeta", grads[2]!)
-        let bind = ["x": rng.tensor([3, 50, 40]), "r": rng.tensor([3, 50, 40]), "gamma": rng.tensor([40]), "beta": rng.tensor([40])]
-        let dup = try Compiler.compileUncached(g), plain = try Compiler.compileUncached(g, skip: ["elementwise-duplicate"])
-        let unfused = try Compiler.compileUncached(g, fuse: false)
-        func fullSize(_ p: Plan) -> Int { p.steps.filter { p.slotShapes[$0.out] == [3, 50, 40] }.count }
-        XCTAssertLessThan(fullSize(dup), fullSize(plain), "\(dup)\n\(plain)")
-        let a = try Executor(dup).run(bind), b = try Executor(plain).run(bind), c = try Executor(unfused).run(bind)
-        for k in ["dx", "dgamma", "dbeta"] {
-            XCTAssertLessThan(relativeL2(a[k]!.scalars, b[k]!.scalars), 1e-6, k)
-            XCTAssertLessThan(relativeL2(a[k]!.scalars, c[k]!.scalars), 1e-5, k)
-        }
-    }
 }

@@ -38,26 +38,21 @@ struct FusionGroups {
     init() {}
 
     /// `taken`: nodes another fusion already owns (neither roots nor absorbed here); `cse`: run
-    /// `FusedProgramCSE` on each program; `duplicate`: recompute cheap shared values in each
-    /// reader (`duplicatedValues`).
-    init(_ g: Graph, live: [Bool], isOutput: Set<Int>, taken: Set<Int> = [], cse: Bool = true, duplicate: Bool = true) {
+    /// `FusedProgramCSE` on each program.
+    init(_ g: Graph, live: [Bool], isOutput: Set<Int>, taken: Set<Int> = [], cse: Bool = true) {
         var consumers = [Int](repeating: 0, count: g.nodes.count)
         for (i, n) in g.nodes.enumerated() where live[i] { for v in n.inputs { consumers[v.id] += 1 } }
         func isElementwise(_ op: Op) -> Bool {
             switch op { case .unary, .unaryGrad, .binary: return true; default: return false }
         }
-        let duplicated = duplicate ? Self.duplicatedValues(g, live: live, isOutput: isOutput, taken: taken, consumers: consumers)
-                                   : []
-        for i in stride(from: g.nodes.count - 1, through: 0, by: -1)
-        where live[i] && !absorbed.contains(i) && !taken.contains(i) && !duplicated.contains(i) {
+        for i in stride(from: g.nodes.count - 1, through: 0, by: -1) where live[i] && !absorbed.contains(i) && !taken.contains(i) {
             var root = g.nodes[i]
             var reduction: (f: ReduceFn, axes: [Int], input: Int)? = nil
             if case .reduce(let f, let axes, _) = root.op {
                 // a sum or mean takes its elementwise input's group (when it feeds nothing else)
                 let input = root.inputs[0].id, shape = g.nodes[input].shape
                 guard FusedReduceKernel.supports(f, axes: axes, shape: shape), isElementwise(g.nodes[input].op),
-                      consumers[input] == 1 || duplicated.contains(input), !isOutput.contains(input),
-                      !taken.contains(input) else { continue }
+                      consumers[input] == 1, !isOutput.contains(input), !taken.contains(input) else { continue }
                 reduction = (f, axes, input)
                 root = g.nodes[input]
             }
@@ -67,8 +62,7 @@ struct FusionGroups {
             var members: [Int] = []
             func absorbable(_ id: Int) -> Bool {
                 let n = g.nodes[id]
-                guard n.shape == root.shape, consumers[id] == 1 || duplicated.contains(id), !isOutput.contains(id),
-                      !taken.contains(id) else { return false }
+                guard n.shape == root.shape, consumers[id] == 1, !isOutput.contains(id), !taken.contains(id) else { return false }
                 if case .constant = n.op { return true }
                 return isElementwise(n.op)
             }
@@ -111,45 +105,5 @@ struct FusionGroups {
             let program = FusedProgram(instrs)
             programs[i] = (cse ? FusedProgramCSE.apply(program) : program, operands)
         }
-    }
-
-    /// Cheap shared values (`elementwise-duplicate`): a one-op elementwise value (add, sub, mul,
-    /// neg, affine) that several readers use, every one of them an elementwise op of its shape or
-    /// a fusable sum / mean of it, is recomputed inside each reader's fused program instead of
-    /// being written once and read back by each: one more vector op per element and reader, one
-    /// full-size write and read less. (Training graphs are full of them: LayerNorm's x̂ = xc·rstd,
-    /// recomputed for backward, feeds the weight gradient's sum and the re-made output; its
-    /// dy·γ feeds the variance gradient's sum and the input gradient.) The value's own operands
-    /// must be loads in every copy (values that are absorbable into a group themselves, or
-    /// duplicated, would copy a longer chain), so each copy costs exactly one op. A copy computes
-    /// the same op on the same operands; what can move by rounding is elsewhere: a reader's
-    /// program now reads the value's (possibly broadcast) operands, which can stop its rows from
-    /// collapsing, and that moves block tails (scalar reference) and partial-sum order.
-    static func duplicatedValues(_ g: Graph, live: [Bool], isOutput: Set<Int>, taken: Set<Int>, consumers: [Int]) -> Set<Int> {
-        var readers = [[Int]](repeating: [], count: g.nodes.count)
-        for (i, n) in g.nodes.enumerated() where live[i] { for v in n.inputs { readers[v.id].append(i) } }
-        func isElementwise(_ op: Op) -> Bool {
-            switch op { case .unary, .unaryGrad, .binary: return true; default: return false }
-        }
-        var out = Set<Int>()
-        for i in g.nodes.indices where live[i] && consumers[i] >= 2 && !isOutput.contains(i) && !taken.contains(i) {
-            let n = g.nodes[i]
-            switch n.op {
-            case .binary(.add), .binary(.sub), .binary(.mul), .unary(.neg), .unary(.affine): break
-            default: continue
-            }
-            let loads = n.inputs.allSatisfy { v in
-                let x = g.nodes[v.id]
-                return !out.contains(v.id) && !(isElementwise(x.op) && consumers[v.id] == 1 && x.shape == n.shape)
-            }
-            let fusedReaders = readers[i].allSatisfy { r in
-                let rn = g.nodes[r]
-                guard !taken.contains(r) else { return false }
-                if case .reduce(let f, let axes, _) = rn.op { return FusedReduceKernel.supports(f, axes: axes, shape: n.shape) }
-                return isElementwise(rn.op) && rn.shape == n.shape
-            }
-            if loads && fusedReaders { out.insert(i) }
-        }
-        return out
     }
 }
