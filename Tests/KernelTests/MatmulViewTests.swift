@@ -105,6 +105,31 @@ final class MatmulViewTests: XCTestCase {
         }
     }
 
+    /// The few-rows path (`SmallMGemm`: ≤ 8 result rows, 16 columns, long contraction) through
+    /// views: attention's P·V and Pᵀ·dO per head, B through the head-split view, the result
+    /// merged back, A plain or transposed, a broadcast batch and m = 8, 1.
+    func testFewRowsThroughViews() {
+        let p = [0, 2, 1, 3], id = [0, 1, 2, 3]
+        let cases: [([Int], [Int], [Int]?, [Int], Bool)] = [
+            ([2, 3, 7, 300], id, nil, [2, 300, 3, 16], false),              // P·V
+            ([2, 3, 300, 7], id, nil, [2, 300, 3, 16], true),               // Pᵀ·dO
+            ([2, 3, 8, 70], id, nil, [1, 70, 3, 16], false),                // 8 rows, broadcast B
+            ([2, 3, 65, 1], id, nil, [2, 65, 3, 16], true),                 // 1 row
+        ]
+        for (bufA, pa, bcA, bufB, ta) in cases {
+            let a = rng.tensor(bufA), b = rng.tensor(bufB)
+            let la = permuted(a, pa), lb = permuted(b, p)
+            let bShape = [bufA[0], bufB[2], bufB[1], bufB[3]]
+            let lbb = (shape: bShape, values: bufB[0] == bufA[0] ? lb.values : (0..<bufA[0]).flatMap { _ in lb.values })
+            let ref = reference(la.values, la.shape, lbb.values, lbb.shape, ta: ta, tb: false)
+            let yView = GemmView(perm: p, shape: ref.shape)
+            let y = Tensor(zeros: p.map { ref.shape[$0] })
+            Gemm.matmul(a, GemmView(perm: pa, shape: bcA ?? la.shape), b, GemmView(perm: p, shape: bShape),
+                        transA: ta, transB: false, y, yView)
+            XCTAssertLessThan(relativeL2(permuted(y, inverse(p)).values, ref.values), 1e-6, "A \(bufA) ta \(ta) B \(bufB)")
+        }
+    }
+
     func inverse(_ p: [Int]) -> [Int] {
         var inv = [Int](repeating: 0, count: p.count)
         for (i, x) in p.enumerated() { inv[x] = i }

@@ -84,6 +84,11 @@ public enum Gemm {
                         c: y, offC: offY, ldc: ldy, accumulate: accumulate)
             return
         }
+        if SmallMGemm.applies(transA: transA, transB: transB, m: m, n: n, k: k) {
+            SmallMGemm.run(m: m, k: k, transA: transA, a: a, lda: lda, offA: offA, b: b, ldb: ldb, offB: offB,
+                           c: y, offC: offY, ldc: ldy, accumulate: accumulate)
+            return
+        }
         if SmallKGemm.applies(transA: transA, transB: transB, m: m, n: n, k: k) {
             SmallKGemm.run(m: m, n: n, k: k, a: a, lda: lda, offA: offA, b: b, ldb: ldb, offB: offB,
                            c: y, offC: offY, ldc: ldy, accumulate: accumulate)
