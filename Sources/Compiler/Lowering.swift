@@ -75,7 +75,8 @@ public enum Compiler {
                                                 .union(tokens.absorbed).union(strided.absorbed))
                          : MatmulViewGroups()
         let owned = owned0.union(views.taken)
-        let groups = fused("elementwise") ? FusionGroups(g, live: live, isOutput: isOutput, taken: owned) : FusionGroups()
+        let groups = fused("elementwise") ? FusionGroups(g, live: live, isOutput: isOutput, taken: owned,
+                                                                      cse: fused(FusedProgramCSE.name)) : FusionGroups()
         // Second liveness pass, over what the steps will read: a broadcast that every fused
         // consumer reads through is no longer needed.
         if fuse {
@@ -210,7 +211,7 @@ public enum Compiler {
 
     /// `SAMDG_SKIP_FUSION=name,…`: graph passes (`cse`, `attention-fusion`, …) and lowering groups
     /// (`layer-norm`, `gemm-accumulate`, `conv-epilogue`, `token-depthwise`, `matmul-views`,
-    /// `strided-attention`, `elementwise`, `conv-chain`), and the training rewrites
+    /// `strided-attention`, `elementwise`, `fused-cse`, `conv-chain`), and the training rewrites
     /// (`rematerialize`, and the pre-autodiff `slice-sinking` / `broadcast-hoisting` by their pass
     /// names) to leave out of fused plans, to bisect a difference between fused and unfused results.
     public static let disabledFusions = Set((ProcessInfo.processInfo.environment["SAMDG_SKIP_FUSION"] ?? "")

@@ -102,4 +102,50 @@ final class FusionTests: XCTestCase {
             XCTAssertEqual(hasFused, fuses, "\(shape) \(axes):\n\(fp)")
         }
     }
+    /// `fused-cse`: a DiceCE-like backward (softplus′, sigmoid, square′, sigmoid′ of the same
+    /// logits) evaluates one sigmoid per element, as a program and inside a reduction, with the
+    /// results of the program without the rewrite and of the unfused plan (odd row length: tails).
+    func testSigmoidFamilySharesOneSigmoid() throws {
+        let shape = [2, 3, 1000]
+        let g = Graph()
+        let x = g.input("x", shape), t = g.input("t", shape), c1 = g.input("c1", [2, 1, 1]), c2 = g.input("c2", [2, 1, 1])
+        func chain(_ c: Value) throws -> Value {
+            let bce = try g.add(.unaryGrad(.softplus), [x, g.mul(t, c)])
+            let dice = try g.add(.unaryGrad(.square), [g.unary(.sigmoid, x), g.mul(t, g.affine(c, scale: 2, shift: 1))])
+            return try g.add(bce, g.add(.unaryGrad(.sigmoid), [x, g.add(dice, g.mul(t, x))]))
+        }
+        g.output("y", try chain(c1))
+        g.output("s", try g.sum(chain(c2), axes: [2]))
+        let bind = ["x": rng.tensor(shape, -6, 6), "t": rng.tensor(shape, 0, 1), "c1": rng.tensor([2, 1, 1]), "c2": rng.tensor([2, 1, 1])]
+        let shared = try Compiler.compileUncached(g), separate = try Compiler.compileUncached(g, skip: ["fused-cse"])
+        let plain = try Compiler.compileUncached(g, fuse: false)
+        func sigmoids(_ p: Plan) -> (exps: Int, programs: Int) {
+            var exps = 0, programs = 0
+            for step in p.steps {
+                let prog: FusedProgram
+                switch step.kernel {
+                case .fused(let q): prog = q
+                case .fusedReduce(let q, _, _, _): prog = q
+                default: continue
+                }
+                programs += 1
+                for i in prog.instrs {
+                    switch i {
+                    case .unary(.sigmoid, _), .unaryGrad(.sigmoid, _, _), .unaryGrad(.softplus, _, _): exps += 1
+                    default: break
+                    }
+                }
+            }
+            return (exps, programs)
+        }
+        XCTAssertEqual(sigmoids(shared).programs, 2, shared.description)
+        XCTAssertEqual(sigmoids(shared).exps, 2, shared.description)
+        // (graph CSE leaves one materialised sigmoid(x) that both chains read)
+        XCTAssertEqual(sigmoids(separate).exps, 4, separate.description)
+        let a = try Executor(shared).run(bind), b = try Executor(separate).run(bind), r = try Executor(plain).run(bind)
+        for k in ["y", "s"] {
+            XCTAssertLessThan(relativeL2(a[k]!.scalars, b[k]!.scalars), 1e-6, k)
+            XCTAssertLessThan(relativeL2(a[k]!.scalars, r[k]!.scalars), 1e-6, k)
+        }
+    }
 }

@@ -78,6 +78,58 @@ final class MatmulViewTests: XCTestCase {
         }
     }
 
+    /// The short-contraction path (`SmallKGemm`, k ≤ 32 and one side ≤ 8 rows) through views:
+    /// SAM decoder-like head products, the small side on either operand, row-block and tile tails,
+    /// overlapping 8-lane stores into a contiguous result, scalar stores into a merged result.
+    func testSmallContractionThroughViews() {
+        let p = [0, 2, 1, 3]
+        let cases: [([Int], [Int]?, [Int], [Int]?, [Int]?)] = [
+            ([2, 7, 3, 16], nil, [2, 300, 3, 16], nil, nil),                  // tokens · imageᵀ
+            ([2, 300, 3, 16], nil, [2, 7, 3, 16], nil, nil),                  // image · tokensᵀ
+            ([1, 300, 3, 16], [2, 3, 300, 16], [2, 7, 3, 16], nil, nil),      // broadcast A
+            ([2, 130, 3, 32], nil, [2, 3, 3, 32], nil, nil),                  // 3 lanes, k = 32
+            ([2, 8, 3, 1], nil, [2, 65, 3, 1], nil, p),                       // k = 1, merged result
+            ([2, 67, 3, 9], nil, [2, 8, 3, 9], nil, p),                       // 8 lanes, merged result
+            ([2, 67, 3, 9], nil, [2, 5, 3, 9], nil, nil),                     // 5 lanes, contiguous
+        ]
+        for (bufA, bcA, bufB, bcB, py) in cases {
+            let a = rng.tensor(bufA), b = rng.tensor(bufB)
+            let la = permuted(a, p), lb = permuted(b, p)
+            let ref = reference(la.values, la.shape, lb.values, lb.shape, ta: false, tb: true)
+            let yView = py.map { GemmView(perm: $0, shape: ref.shape) }
+            let y = Tensor(zeros: py.map { q in q.map { ref.shape[$0] } } ?? ref.shape)
+            Gemm.matmul(a, GemmView(perm: p, shape: bcA ?? la.shape), b, GemmView(perm: p, shape: bcB ?? lb.shape),
+                        transA: false, transB: true, y, yView)
+            let got = py.map { permuted(y, inverse($0)).values } ?? y.scalars
+            XCTAssertLessThan(relativeL2(got, ref.values), 1e-6, "A \(bufA) B \(bufB) y \(String(describing: py))")
+        }
+    }
+
+    /// The few-rows path (`SmallMGemm`: ≤ 8 result rows, 16 columns, long contraction) through
+    /// views: attention's P·V and Pᵀ·dO per head, B through the head-split view, the result
+    /// merged back, A plain or transposed, a broadcast batch and m = 8, 1.
+    func testFewRowsThroughViews() {
+        let p = [0, 2, 1, 3], id = [0, 1, 2, 3]
+        let cases: [([Int], [Int], [Int]?, [Int], Bool)] = [
+            ([2, 3, 7, 300], id, nil, [2, 300, 3, 16], false),              // P·V
+            ([2, 3, 300, 7], id, nil, [2, 300, 3, 16], true),               // Pᵀ·dO
+            ([2, 3, 8, 70], id, nil, [1, 70, 3, 16], false),                // 8 rows, broadcast B
+            ([2, 3, 65, 1], id, nil, [2, 65, 3, 16], true),                 // 1 row
+        ]
+        for (bufA, pa, bcA, bufB, ta) in cases {
+            let a = rng.tensor(bufA), b = rng.tensor(bufB)
+            let la = permuted(a, pa), lb = permuted(b, p)
+            let bShape = [bufA[0], bufB[2], bufB[1], bufB[3]]
+            let lbb = (shape: bShape, values: bufB[0] == bufA[0] ? lb.values : (0..<bufA[0]).flatMap { _ in lb.values })
+            let ref = reference(la.values, la.shape, lbb.values, lbb.shape, ta: ta, tb: false)
+            let yView = GemmView(perm: p, shape: ref.shape)
+            let y = Tensor(zeros: p.map { ref.shape[$0] })
+            Gemm.matmul(a, GemmView(perm: pa, shape: bcA ?? la.shape), b, GemmView(perm: p, shape: bShape),
+                        transA: ta, transB: false, y, yView)
+            XCTAssertLessThan(relativeL2(permuted(y, inverse(p)).values, ref.values), 1e-6, "A \(bufA) ta \(ta) B \(bufB)")
+        }
+    }
+
     func inverse(_ p: [Int]) -> [Int] {
         var inv = [Int](repeating: 0, count: p.count)
         for (i, x) in p.enumerated() { inv[x] = i }

@@ -16,6 +16,8 @@ final class TransposeAndPatchifyTests: XCTestCase {
     func testTiledPermutesMatchIndexLoop() throws {
         let cases: [([Int], [Int])] = [([3, 70, 45], [0, 2, 1]), ([130, 33], [1, 0]), ([5, 17, 33, 4], [3, 2, 0, 1]),
                                        ([2, 40, 3, 20], [0, 3, 2, 1]),
+                                       // whole 16×16 tiles through registers, with a 4 KiB destination stride
+                                       ([2, 1024, 48], [0, 2, 1]), ([2, 48, 1024], [0, 2, 1]),
                                        // contiguous inner runs (the odometer walk; short SIMD copies)
                                        ([3, 5, 7, 16], [0, 2, 1, 3]), ([4, 3, 6, 37], [2, 0, 1, 3]), ([64, 3, 200], [1, 0, 2])]
         for (shape, perm) in cases {

@@ -17,15 +17,18 @@ static inline __attribute__((always_inline)) void samdg_store_fence(void) {
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
 #endif
 }
+/* A read prefetch into all cache levels (for strided streams the hardware prefetcher misses). */
+static inline __attribute__((always_inline)) void samdg_prefetch(const float *p) {
+    __builtin_prefetch(p, 0, 3);
+}
+
 /* Unaligned 16-float vectors. */
 typedef float samdg_float16u __attribute__((ext_vector_type(16), aligned(4)));
 
 /* dst[c·16 + l] = scale·src[l·ld + c] for a 16×16 block: the transpose through registers, in
  * four rounds that exchange blocks of 8, 4, 2 and 1 lanes between row pairs i, i + B (B = 8, 4,
  * 2, 1; each a two-source shuffle: one vpermt2ps on AVX-512). Neither pointer need be aligned. */
-static inline __attribute__((always_inline)) void samdg_transpose16(const float *src, long ld, float scale, float *dst) {
-    samdg_float16 r[16];
-    for (int i = 0; i < 16; i++) r[i] = *(const samdg_float16u *)(src + i * ld) * scale;
+static inline __attribute__((always_inline)) void samdg_transpose16_rounds(samdg_float16 *r) {
     for (int i = 0; i < 16; i++) {
         if (i & 8) continue;
         samdg_float16 a = r[i], b = r[i + 8];
@@ -50,6 +53,21 @@ static inline __attribute__((always_inline)) void samdg_transpose16(const float 
         r[i] = __builtin_shufflevector(a, b, 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
         r[i + 1] = __builtin_shufflevector(a, b, 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
     }
+}
+
+static inline __attribute__((always_inline)) void samdg_transpose16(const float *src, long ld, float scale, float *dst) {
+    samdg_float16 r[16];
+    for (int i = 0; i < 16; i++) r[i] = *(const samdg_float16u *)(src + i * ld) * scale;
+    samdg_transpose16_rounds(r);
     for (int i = 0; i < 16; i++) *(samdg_float16u *)(dst + i * 16) = r[i];
+}
+
+/* dst[c·ldd + l] = src[l·lds + c] for a 16×16 block: the same register transpose as a plain
+ * copy (no scaling), between two row-strided matrices (permute [0, 2, 1] tiles). */
+static inline __attribute__((always_inline)) void samdg_transpose16_copy(const float *src, long lds, float *dst, long ldd) {
+    samdg_float16 r[16];
+    for (int i = 0; i < 16; i++) r[i] = *(const samdg_float16u *)(src + i * lds);
+    samdg_transpose16_rounds(r);
+    for (int i = 0; i < 16; i++) *(samdg_float16u *)(dst + i * ldd) = r[i];
 }
 #endif

@@ -37,8 +37,9 @@ struct FusionGroups {
 
     init() {}
 
-    /// `taken`: nodes another fusion already owns (neither roots nor absorbed here).
-    init(_ g: Graph, live: [Bool], isOutput: Set<Int>, taken: Set<Int> = []) {
+    /// `taken`: nodes another fusion already owns (neither roots nor absorbed here); `cse`: run
+    /// `FusedProgramCSE` on each program.
+    init(_ g: Graph, live: [Bool], isOutput: Set<Int>, taken: Set<Int> = [], cse: Bool = true) {
         var consumers = [Int](repeating: 0, count: g.nodes.count)
         for (i, n) in g.nodes.enumerated() where live[i] { for v in n.inputs { consumers[v.id] += 1 } }
         func isElementwise(_ op: Op) -> Bool {
@@ -94,13 +95,15 @@ struct FusionGroups {
             if let red = reduction {
                 _ = emit(red.input, top: true)
                 absorbed.formUnion(members + [red.input])
-                reductions[i] = (FusedProgram(instrs), operands, red.f, red.axes, root.shape)
+                let program = FusedProgram(instrs)
+                reductions[i] = (cse ? FusedProgramCSE.apply(program) : program, operands, red.f, red.axes, root.shape)
                 continue
             }
             _ = emit(i, top: true)
             if members.isEmpty && !readsThrough { continue }
             absorbed.formUnion(members)
-            programs[i] = (FusedProgram(instrs), operands)
+            let program = FusedProgram(instrs)
+            programs[i] = (cse ? FusedProgramCSE.apply(program) : program, operands)
         }
     }
 }

@@ -7,9 +7,10 @@
 /// chunks of 2048; per chunk the rows of the large side are streamed once and each is dotted with
 /// all rows of the small side, which stay in L1. Lanes accumulate in two SIMD16 registers and are
 /// summed by halving. Work is split over the threads by (batch, block of rows of the large side).
-/// Short contractions (k ≤ 64, e.g. SAM decoder heads of 16: [7, 16]·[4096, 16]ᵀ) are left to
-/// OpenBLAS, one single-threaded GEMM per batch element and core (`Gemm.strided`): there a dot
-/// product is one or two SIMD16 products and the horizontal sum would dominate.
+/// Short contractions (k ≤ 64, e.g. SAM decoder heads of 16: [7, 16]·[4096, 16]ᵀ) are not done
+/// here: there a dot product is one or two SIMD16 products and the horizontal sum would
+/// dominate. k ≤ 32 goes to `SmallKGemm` (no horizontal sums), the rest to OpenBLAS, one
+/// single-threaded GEMM per batch element and core (`Gemm.strided`).
 enum DotGemm {
     typealias V = SIMD16<Float>
     static let chunk = 2048

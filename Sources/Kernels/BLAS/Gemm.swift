@@ -84,6 +84,16 @@ public enum Gemm {
                         c: y, offC: offY, ldc: ldy, accumulate: accumulate)
             return
         }
+        if SmallMGemm.applies(transA: transA, transB: transB, m: m, n: n, k: k) {
+            SmallMGemm.run(m: m, k: k, transA: transA, a: a, lda: lda, offA: offA, b: b, ldb: ldb, offB: offB,
+                           c: y, offC: offY, ldc: ldy, accumulate: accumulate)
+            return
+        }
+        if SmallKGemm.applies(transA: transA, transB: transB, m: m, n: n, k: k) {
+            SmallKGemm.run(m: m, n: n, k: k, a: a, lda: lda, offA: offA, b: b, ldb: ldb, offB: offB,
+                           c: y, offC: offY, ldc: ldy, accumulate: accumulate)
+            return
+        }
         let beta: Float = accumulate ? 1 : 0
         // Many small products: one per worker at a time, OpenBLAS single-threaded in each.
         if batch >= 4 && m * n * k <= 1 << 21 {

@@ -26,7 +26,8 @@ public enum UnaryKernels {
         case .step: return V(repeating: 0).replacing(with: 1, where: x .> 0)
         case .log: return VMath.log(x)
         case .softplus: return VMath.softplus(x)
-        case .sin, .cos: return nil
+        case .sin: return VMath.sin(x)
+        case .cos: return VMath.cos(x)
         }
     }
 
@@ -44,6 +45,8 @@ public enum UnaryKernels {
         case .reciprocal: return -dy / (x * x)
         case .log: return dy / x
         case .affine(let s, _): return dy * s
+        case .sin: return dy * VMath.cos(x)
+        case .cos: return -dy * VMath.sin(x)
         case .geluErf:
             let cdf = 0.5 * (1 + VMath.erf(x * 0.707_106_781_186_547_5))
             let pdf = VMath.exp(-0.5 * x * x) * 0.398_942_280_401_432_7

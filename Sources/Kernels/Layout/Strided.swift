@@ -1,3 +1,4 @@
+import CSIMD
 import Tensor
 
 /// Strided copies: every layout op (permute, slice, broadcast, pad, concat, slice-backward) is a
@@ -90,7 +91,9 @@ public enum Strided {
     /// is used whole while the tile sits in L1. Inside a tile one side is walked line by line and
     /// the other revisited: the revisited side is the source unless the destination's stride
     /// along p is a multiple of 4 KiB (then all its rows fall into one L1 set and would evict
-    /// each other). Returns false when the pattern does not fit.
+    /// each other). Whole 16×16 tiles go through a register transpose (four rounds of two-source
+    /// shuffles) instead: 16 vector loads and 16 vector stores. Returns false when the pattern
+    /// does not fit.
     static func transposed(_ src: UnsafePointer<Float>, _ shape: [Int], _ ss: [Int],
                            _ dst: UnsafeMutablePointer<Float>) -> Bool {
         let r = shape.count
@@ -116,7 +119,10 @@ public enum Strided {
                 var j0 = 0
                 while j0 < cols {
                     let j1 = min(cols, j0 + tj)
-                    if writeRows {
+                    if i1 - i0 == 16 && j1 - j0 == 16 {
+                        // a whole 16×16 tile: through registers (`samdg_transpose16_copy`)
+                        samdg_transpose16_copy(s0 + i0 + j0 * sl, sl, d0 + i0 * dp + j0, dp)
+                    } else if writeRows {
                         for i in i0..<i1 {
                             let from = s0 + i, to = d0 + i * dp
                             for j in j0..<j1 { to[j] = from[j * sl] }
