@@ -42,7 +42,7 @@ extension ModelBuilder {
             let inner = dim / downsample, ch = inner / heads
             let (b, nq, nk) = (graph.shape(q)[0], graph.shape(q)[1], graph.shape(k)[1])
             let qh = try graph.permute(graph.reshape(linear("q_proj", q, dim, inner), [b, nq, heads, ch]), [0, 2, 1, 3])   // [B, H, Nq, ch]
-            let (wk, wv, bv) = try (scope("k_proj") { let w = param("weight", [inner, dim]); _ = param("bias", [inner]); return w },
+            let (wk, wv, bv) = (scope("k_proj") { let w = param("weight", [inner, dim]); _ = param("bias", [inner]); return w },
                                     scope("v_proj") { param("weight", [inner, dim]) }, scope("v_proj") { param("bias", [inner]) })
             let qk = try graph.matmul(qh, graph.reshape(wk, [1, heads, ch, dim]))                    // [B, H, Nq, D]
             let logits = try graph.reshape(graph.matmul(graph.reshape(qk, [b, heads * nq, dim]), k, transposeB: true), [b, heads, nq, nk])
@@ -76,13 +76,13 @@ extension ModelBuilder {
             func heads_(_ x: Value, _ rows: Int) throws -> Value {
                 try graph.permute(graph.reshape(x, [b, rows, heads, ch]), [0, 2, 1, 3])        // [B, H, rows, ch]
             }
-            let (wq, bq) = try (scope("q_proj") { param("weight", [inner, dim]) }, scope("q_proj") { param("bias", [inner]) })
+            let (wq, bq) = (scope("q_proj") { param("weight", [inner, dim]) }, scope("q_proj") { param("bias", [inner]) })
             // reassociated, the key bias would reach the logits through W_q: it shifts each query
             // row alike, so it is left out (its gradient is then exactly zero, as it should be)
-            let (wk, bk) = try (scope("k_proj") { param("weight", [inner, dim]) }, scope("k_proj") { param("bias", [inner]) })
+            let (wk, bk) = (scope("k_proj") { param("weight", [inner, dim]) }, scope("k_proj") { param("bias", [inner]) })
             let kh = try heads_(graph.linear(k, wk, reassociateQueries ? nil : bk), nk)
             let vh = try heads_(linear("v_proj", v, dim, inner), nk)
-            let (wo, bo) = try (scope("out_proj") { param("weight", [dim, inner]) }, scope("out_proj") { param("bias", [dim]) })
+            let (wo, bo) = (scope("out_proj") { param("weight", [dim, inner]) }, scope("out_proj") { param("bias", [dim]) })
             let logits: Value                                                                  // [B, N, H, Nk]
             if reassociateQueries {
                 let kq = try graph.matmul(kh, graph.reshape(wq, [1, heads, ch, dim]))            // [B, H, Nk, D]
