@@ -110,10 +110,8 @@ enum ModelCases {
         }
         let unf = try Session(g, loss: "loss", wrt: decoderParams, fuse: false).run(bind)
         comps += try fusionParity(out, unf)
-        comps += try sensitivityFloor(fusedEmbedding: out["image_embedding"]!, unfusedEmbedding: unf["image_embedding"]!,
-                                      boxes: bind["boxes"]!, target: target, stateDict: sd, config: config, place: weights)
-        comps += try decoderStageParity(embedding: out["image_embedding"]!, boxes: bind["boxes"]!, target: target,
-                                        stateDict: sd, config: config, place: weights)
+        comps += try decoderStageParity(fusedEmbedding: out["image_embedding"]!, unfusedEmbedding: unf["image_embedding"]!,
+                                        boxes: bind["boxes"]!, target: target, stateDict: sd, config: config, place: weights)
         if let gradsFile = c.raw["decoder_grads"] as? String {
             var ref: [String: Tensor] = [:]
             for (k, t) in try PthReader.read(path: c.resolve(gradsFile)).stateDict() {
@@ -143,59 +141,49 @@ enum ModelCases {
     }
 
     /// The refine stage's graph as the pipeline runs it — the mask decoder trained on a cached image
-    /// embedding — fused against unfused, both fed the same embedding (outputs within
+    /// embedding — fused against unfused, both fed the fused encoder's embedding (outputs within
     /// `fusionTolerance`, gradients within `fusionGradientTolerance`). This isolates the decoder's
     /// own fusion (attention, GEMM epilogues, elementwise chains, forward and backward) from the
     /// encoder's float32 reordering (sam_small: every gradient within 7.5e-6; training plans keep
     /// the unfused summation order around GEMMs, see `GemmAccumulateGroups`).
-    static func decoderStageParity(embedding: Tensor, boxes: Tensor, target: Tensor, stateDict sd: [String: Tensor],
-                                   config: SAMConfig, place: String) throws -> [Comparison] {
-        let mb = ModelBuilder()
-        let g = mb.graph
-        let d = try mb.samDecode(embedding: g.input("image_embedding", embedding.shape), boxes: g.input("boxes", boxes.shape), config)
-        let (low, iou) = try mb.selectMasks(d.masks, d.iou, multimask: false)
-        let s = target.shape[2]
-        g.output("low_res_logits", low); g.output("iou", iou)
-        g.output("loss", try g.diceCELoss(try g.resize(low, height: s, width: s), g.input("target", target.shape)))
-        var bind = try StateDictBinding.bind(sd, to: mb.declared, allowExtra: true, place: place).merging(mb.constants) { a, _ in a }
-        bind["image_embedding"] = embedding; bind["boxes"] = boxes; bind["target"] = target
-        let params = mb.parameterNames(under: "mask_decoder.")
-        let fused = try Session(g, loss: "loss", wrt: params).run(bind)
-        let unfused = try Session(g, loss: "loss", wrt: params, fuse: false).run(bind)
-        return fused.keys.sorted().map { k in
+    ///
+    /// Plus one comparison, the sensitivity floor: how far the *unfused* decoder's gradients move
+    /// when fed the fused encoder's embedding instead of the unfused one's (which differ within
+    /// `fusionTolerance`). Whole-model fused-vs-unfused gradients cannot go below it; it is set by
+    /// the function's own sensitivity, not by any fusion (sam_small: 1.1e-5, the same as the
+    /// whole-model worst).
+    static func decoderStageParity(fusedEmbedding: Tensor, unfusedEmbedding: Tensor, boxes: Tensor, target: Tensor,
+                                   stateDict sd: [String: Tensor], config: SAMConfig, place: String) throws -> [Comparison] {
+        // a fresh graph per session: autodiff appends the backward to the graph it is given
+        func run(_ embedding: Tensor, fuse: Bool) throws -> [String: Tensor] {
+            let mb = ModelBuilder()
+            let g = mb.graph
+            let d = try mb.samDecode(embedding: g.input("image_embedding", embedding.shape), boxes: g.input("boxes", boxes.shape), config)
+            let (low, iou) = try mb.selectMasks(d.masks, d.iou, multimask: false)
+            let s = target.shape[2]
+            g.output("low_res_logits", low); g.output("iou", iou)
+            g.output("loss", try g.diceCELoss(try g.resize(low, height: s, width: s), g.input("target", target.shape)))
+            var bind = try StateDictBinding.bind(sd, to: mb.declared, allowExtra: true, place: place).merging(mb.constants) { a, _ in a }
+            bind["image_embedding"] = embedding; bind["boxes"] = boxes; bind["target"] = target
+            return try Session(g, loss: "loss", wrt: mb.parameterNames(under: "mask_decoder."), fuse: fuse).run(bind)
+        }
+        let fused = try run(fusedEmbedding, fuse: true)
+        let unfused = try run(fusedEmbedding, fuse: false)
+        var comps = fused.keys.sorted().map { k in
             let tol = k.hasPrefix("grad.") ? fusionGradientTolerance : fusionTolerance
             guard let u = unfused[k] else { return Comparison("decoder stage fused vs unfused: \(k) missing", error: .infinity, tolerance: tol) }
             return compare("decoder stage fused vs unfused: \(k)", fused[k]!, u, tol: tol)
         }
-    }
-
-    /// How far the *unfused* decoder's gradients move when it is fed the fused encoder's image
-    /// embedding instead of the unfused one's (which differ within `fusionTolerance`): the floor
-    /// that whole-model fused-vs-unfused gradients cannot go below, set by the function's own
-    /// sensitivity, not by any fusion. Reported as one comparison, the worst gradient
-    /// (sam_small: 1.7e-5, the same as the whole-model fused-vs-unfused worst).
-    static func sensitivityFloor(fusedEmbedding: Tensor, unfusedEmbedding: Tensor, boxes: Tensor, target: Tensor,
-                                 stateDict sd: [String: Tensor], config: SAMConfig, place: String) throws -> [Comparison] {
-        func gradients(_ e: Tensor) throws -> [String: Tensor] {
-            let mb = ModelBuilder()
-            let g = mb.graph
-            let d = try mb.samDecode(embedding: g.input("image_embedding", e.shape), boxes: g.input("boxes", boxes.shape), config)
-            let (low, _) = try mb.selectMasks(d.masks, d.iou, multimask: false)
-            let s = target.shape[2]
-            g.output("loss", try g.diceCELoss(try g.resize(low, height: s, width: s), g.input("target", target.shape)))
-            var bind = try StateDictBinding.bind(sd, to: mb.declared, allowExtra: true, place: place).merging(mb.constants) { a, _ in a }
-            bind["image_embedding"] = e; bind["boxes"] = boxes; bind["target"] = target
-            return try Session(g, loss: "loss", wrt: mb.parameterNames(under: "mask_decoder."), fuse: false).run(bind)
-        }
-        let a = try gradients(unfusedEmbedding), b = try gradients(fusedEmbedding)
+        let moved = try run(unfusedEmbedding, fuse: false)
         var worst = (0.0, "")
-        for k in a.keys.sorted() where k.hasPrefix("grad.") {
-            guard let x = b[k] else { continue }
-            let e = relativeL2(x.scalars, a[k]!.scalars)
+        for k in unfused.keys.sorted() where k.hasPrefix("grad.") {
+            guard let x = moved[k] else { continue }
+            let e = relativeL2(unfused[k]!.scalars, x.scalars)
             if e > worst.0 { worst = (e, k) }
         }
-        return [Comparison("sensitivity floor (unfused decoder on the fused vs the unfused embedding): \(worst.1)",
-                           error: worst.0, tolerance: fusionGradientTolerance)]
+        comps.append(Comparison("sensitivity floor (unfused decoder on the fused vs the unfused embedding): \(worst.1)",
+                                error: worst.0, tolerance: fusionGradientTolerance))
+        return comps
     }
 
     /// The bar for fused against unfused plans (outputs).

@@ -62,6 +62,12 @@ extension ModelBuilder {
         }
     }
 
+    /// The parameters of `nn.Linear(inF, outF)`, weight then bias (the state-dict order), for
+    /// layers that use them in other products than `linear`.
+    public func linearParameters(_ name: String, _ inF: Int, _ outF: Int) -> (weight: Value, bias: Value) {
+        scope(name) { (param("weight", [outF, inF]), param("bias", [outF])) }
+    }
+
     /// `nn.Conv2d`.
     public func conv2d(_ name: String, _ x: Value, _ cin: Int, _ cout: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
                        dilation: Int = 1, groups: Int = 1, bias: Bool = true) throws -> Value {

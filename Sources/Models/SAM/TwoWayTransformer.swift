@@ -9,13 +9,9 @@ extension ModelBuilder {
     public func decoderAttention(_ name: String, q: Value, k: Value, v: Value, dim: Int, heads: Int, downsample: Int = 1) throws -> Value {
         try scope(name) {
             let inner = dim / downsample, ch = inner / heads
-            func heads_(_ x: Value) throws -> Value {
-                let s = graph.shape(x)
-                return try graph.permute(graph.reshape(x, [s[0], s[1], heads, ch]), [0, 2, 1, 3])   // [B, H, N, ch]
-            }
-            let qh = try heads_(linear("q_proj", q, dim, inner))
-            let kh = try heads_(linear("k_proj", k, dim, inner))
-            let vh = try heads_(linear("v_proj", v, dim, inner))
+            let qh = try splitHeads(linear("q_proj", q, dim, inner), heads)
+            let kh = try splitHeads(linear("k_proj", k, dim, inner), heads)
+            let vh = try splitHeads(linear("v_proj", v, dim, inner), heads)
             let attn = try graph.softmax(graph.affine(graph.matmul(qh, kh, transposeB: true), scale: 1 / Float(ch).squareRoot()), axis: -1)
             let o = try graph.matmul(attn, vh)                                  // [B, H, Nq, ch]
             let s = graph.shape(o)
@@ -41,9 +37,9 @@ extension ModelBuilder {
         try scope(name) {
             let inner = dim / downsample, ch = inner / heads
             let (b, nq, nk) = (graph.shape(q)[0], graph.shape(q)[1], graph.shape(k)[1])
-            let qh = try graph.permute(graph.reshape(linear("q_proj", q, dim, inner), [b, nq, heads, ch]), [0, 2, 1, 3])   // [B, H, Nq, ch]
-            let (wk, wv, bv) = (scope("k_proj") { let w = param("weight", [inner, dim]); _ = param("bias", [inner]); return w },
-                                    scope("v_proj") { param("weight", [inner, dim]) }, scope("v_proj") { param("bias", [inner]) })
+            let qh = try splitHeads(linear("q_proj", q, dim, inner), heads)                          // [B, H, Nq, ch]
+            let wk = linearParameters("k_proj", dim, inner).weight
+            let (wv, bv) = linearParameters("v_proj", dim, inner)
             let qk = try graph.matmul(qh, graph.reshape(wk, [1, heads, ch, dim]))                    // [B, H, Nq, D]
             let logits = try graph.reshape(graph.matmul(graph.reshape(qk, [b, heads * nq, dim]), k, transposeB: true), [b, heads, nq, nk])
             let attn = try graph.softmax(graph.affine(logits, scale: 1 / Float(ch).squareRoot()), axis: -1)
@@ -73,16 +69,13 @@ extension ModelBuilder {
         try scope(name) {
             let inner = dim / downsample, ch = inner / heads
             let (b, n, nk) = (graph.shape(q)[0], graph.shape(q)[1], graph.shape(k)[1])
-            func heads_(_ x: Value, _ rows: Int) throws -> Value {
-                try graph.permute(graph.reshape(x, [b, rows, heads, ch]), [0, 2, 1, 3])        // [B, H, rows, ch]
-            }
-            let (wq, bq) = (scope("q_proj") { param("weight", [inner, dim]) }, scope("q_proj") { param("bias", [inner]) })
+            let (wq, bq) = linearParameters("q_proj", dim, inner)
             // reassociated, the key bias would reach the logits through W_q: it shifts each query
             // row alike, so it is left out (its gradient is then exactly zero, as it should be)
-            let (wk, bk) = (scope("k_proj") { param("weight", [inner, dim]) }, scope("k_proj") { param("bias", [inner]) })
-            let kh = try heads_(graph.linear(k, wk, reassociateQueries ? nil : bk), nk)
-            let vh = try heads_(linear("v_proj", v, dim, inner), nk)
-            let (wo, bo) = (scope("out_proj") { param("weight", [dim, inner]) }, scope("out_proj") { param("bias", [dim]) })
+            let (wk, bk) = linearParameters("k_proj", dim, inner)
+            let kh = try splitHeads(graph.linear(k, wk, reassociateQueries ? nil : bk), heads)
+            let vh = try splitHeads(linear("v_proj", v, dim, inner), heads)
+            let (wo, bo) = linearParameters("out_proj", inner, dim)
             let logits: Value                                                                  // [B, N, H, Nk]
             if reassociateQueries {
                 let kq = try graph.matmul(kh, graph.reshape(wq, [1, heads, ch, dim]))            // [B, H, Nk, D]
@@ -90,7 +83,7 @@ extension ModelBuilder {
                 let kb = try graph.matmul(graph.reshape(bq, [1, heads, 1, ch]), kh, transposeB: true)   // [B, H, 1, Nk]
                 logits = try graph.add(graph.reshape(s, [b, n, heads, nk]), graph.permute(kb, [0, 2, 1, 3]))
             } else {
-                let qh = try heads_(graph.linear(q, wq, bq), n)
+                let qh = try splitHeads(graph.linear(q, wq, bq), heads)
                 logits = try graph.permute(graph.matmul(qh, kh, transposeB: true), [0, 2, 1, 3])
             }
             let attn = try graph.softmax(graph.affine(logits, scale: 1 / Float(ch).squareRoot()), axis: -1)
@@ -122,17 +115,17 @@ extension ModelBuilder {
                 var qp = try graph.add(q, tokens), kp = try graph.add(k, kpe)
                 // layer 0's keys are the image embedding, one for every prompt (projected once,
                 // `broadcast-hoisting`), so there the reassociated form pays only for few prompts
-                let prompts = graph.shape(q)[0]
-                let attend = reassociate(tokens: prompts * graph.shape(q)[1] / (i == 0 ? 1 : prompts), heads: heads, inner: dim / 2)
+                let prompts = graph.shape(q)[0], tokensHere = graph.shape(q)[1]
+                let attend = reassociate(tokens: i == 0 ? prompts * tokensHere : tokensHere, heads: heads, inner: dim / 2)
                     ? decoderAttentionFewQueries : decoderAttention
                 q = try graph.add(q, attend("cross_attn_token_to_image", qp, kp, k, dim, heads, 2))
                 q = try layerNorm("norm2", q, dim)
                 let m = try scope("mlp") { try linear("lin2", graph.relu(linear("lin1", q, dim, mlpDim)), mlpDim, dim) }
                 q = try layerNorm("norm3", graph.add(q, m), dim)
                 qp = try graph.add(q, tokens); kp = try graph.add(k, kpe)
-                let imageToToken = reassociate(tokens: graph.shape(q)[1], heads: heads, inner: dim / 2)
+                let imageToToken = reassociate(tokens: tokensHere, heads: heads, inner: dim / 2)
                     ? try decoderAttentionFewKeys("cross_attn_image_to_token", q: kp, k: qp, v: q, dim: dim, heads: heads, downsample: 2,
-                                                  reassociateQueries: i > 0 || reassociate(tokens: prompts * graph.shape(q)[1], heads: heads, inner: dim / 2))
+                                                  reassociateQueries: i > 0 || reassociate(tokens: prompts * tokensHere, heads: heads, inner: dim / 2))
                     : try decoderAttention("cross_attn_image_to_token", q: kp, k: qp, v: q, dim: dim, heads: heads, downsample: 2)
                 k = try graph.add(k, imageToToken)
                 k = try layerNorm("norm4", k, dim)
@@ -152,6 +145,14 @@ extension ModelBuilder {
     /// of every prompt when the plain form's projection of the image is shared by all prompts
     /// (`SAMDG_DECODER_REASSOCIATE=0`: never).
     func reassociate(tokens: Int, heads: Int, inner: Int) -> Bool {
-        ProcessInfo.processInfo.environment["SAMDG_DECODER_REASSOCIATE"] != "0" && heads * tokens < inner
+        Self.reassociation && heads * tokens < inner
+    }
+
+    static let reassociation = ProcessInfo.processInfo.environment["SAMDG_DECODER_REASSOCIATE"] != "0"
+
+    /// [B, N, H·ch] → [B, H, N, ch]
+    func splitHeads(_ x: Value, _ heads: Int) throws -> Value {
+        let s = graph.shape(x)
+        return try graph.permute(graph.reshape(x, [s[0], s[1], heads, s[2] / heads]), [0, 2, 1, 3])
     }
 }
