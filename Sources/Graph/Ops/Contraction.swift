@@ -100,10 +100,10 @@ extension Graph {
         // logical B is [k, n]: stored [k, n] (tb false) or [n, k] (tb true)
         let kAxis = tb ? rb - 1 : rb - 2, nAxis = tb ? rb - 2 : rb - 1
         if case .softmax(let axis) = nodes[a.id].op, ShapeMath.axis(axis, rank: ra) == (ta ? ra - 2 : ra - 1) {
-            return try sub(b, mean(b, axes: [kAxis], keepDims: true))
+            return try centred(b, along: kAxis)
         }
         if zeroSumAxes(dy).contains(ry - 1) {
-            return try sub(b, mean(b, axes: [nAxis], keepDims: true))
+            return try centred(b, along: nAxis)
         }
         return b
     }
@@ -117,7 +117,12 @@ extension Graph {
         guard ra >= 2, ry >= 2, zeroSumAxes(dy).contains(ry - 2) else { return a }
         let iAxis = ta ? ra - 1 : ra - 2
         guard shape(a)[iAxis] > 1 else { return a }
-        return try sub(a, mean(a, axes: [iAxis], keepDims: true))
+        return try centred(a, along: iAxis)
+    }
+
+    /// x − mean of x along `axis` (kept for broadcasting).
+    func centred(_ x: Value, along axis: Int) throws -> Value {
+        try sub(x, mean(x, axes: [axis], keepDims: true))
     }
 
     /// The gradient of a rank-2 right operand `b` shared by a batch of row-major left operands

@@ -53,11 +53,11 @@ extension Graph {
         if needs[2] { grads[2] = try matmul(p, dy, transposeA: true) }
         guard needs[0] || needs[1] || needs.dropFirst(3).contains(true) else { return grads }
         // v and k centred along the keys: exact, and far better conditioned (`shiftFreeCentered`)
-        let vc = try sub(v, mean(v, axes: [shape(v).count - 2], keepDims: true))
+        let vc = try centred(v, along: shape(v).count - 2)
         let ds = try add(.softmaxGrad(axis: -1), [p, matmul(dy, vc, transposeB: true)])    // [… N, M]
         if needs[0] || needs[1] {
             let dss = try affine(ds, scale: scale)
-            if needs[0] { grads[0] = try matmul(dss, sub(k, mean(k, axes: [shape(k).count - 2], keepDims: true))) }
+            if needs[0] { grads[0] = try matmul(dss, centred(k, along: shape(k).count - 2)) }
             if needs[1] { grads[1] = try matmul(dss, q, transposeA: true) }
         }
         if let bias, needs[3] { grads[3] = try reduceTo(ds, shape(bias)) }
