@@ -17,6 +17,12 @@ static inline __attribute__((always_inline)) void samdg_store_fence(void) {
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
 #endif
 }
+/* The spin-wait hint (PAUSE): a waiting worker yields the core's pipeline to its sibling. */
+static inline __attribute__((always_inline)) void samdg_spin_pause(void) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
+}
 /* A read prefetch into all cache levels (for strided streams the hardware prefetcher misses). */
 static inline __attribute__((always_inline)) void samdg_prefetch(const float *p) {
     __builtin_prefetch(p, 0, 3);

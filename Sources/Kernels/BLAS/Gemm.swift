@@ -4,7 +4,6 @@ import Tensor
 /// Matrix products through `cblas_sgemm` (row-major).
 public enum Gemm {
     /// C[m×n] = alpha·op(A)·op(B) + beta·C with leading dimensions given.
-    @inline(__always)
     public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                              beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
@@ -13,6 +12,40 @@ public enum Gemm {
             if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
             return
         }
+        let parts = Parallel.threads
+        if parts > 1 && m * n * k >= splitThreshold && max(m, n) >= 2 * splitAlign {
+            // OpenBLAS is single-threaded (see `Parallel`): each core takes one slab of C, split
+            // along its longer side in multiples of the kernels' register tile, so every element
+            // is summed in the same order as unsplit. Inside another parallel body the pool is
+            // taken and `run` returns false: the product then runs whole on this thread.
+            let splitRows = m >= n
+            let extent = splitRows ? m : n
+            let per = (extent + parts - 1) / parts
+            let slab = (per + splitAlign - 1) / splitAlign * splitAlign
+            let ran = Parallel.run { p in
+                let lo = p * slab, hi = min(extent, lo + slab)
+                guard lo < hi else { return }
+                if splitRows {
+                    blas(transA, transB, hi - lo, n, k, alpha, transA ? a + lo : a + lo * lda, lda, b, ldb, beta, c + lo * ldc, ldc)
+                } else {
+                    blas(transA, transB, m, hi - lo, k, alpha, a, lda, transB ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc)
+                }
+            }
+            if ran { return }
+        }
+        blas(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+
+    /// Products of at least this many multiply-adds are split over the cores (OpenBLAS's own
+    /// threading threshold is m·n·k ≥ 4·65536).
+    static let splitThreshold = 1 << 18
+    /// Slabs are multiples of 64 rows or columns (a multiple of every sgemm register tile).
+    static let splitAlign = 64
+
+    @inline(__always)
+    static func blas(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                     _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                     _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
