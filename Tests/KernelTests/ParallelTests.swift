@@ -28,6 +28,19 @@ final class ParallelTests: XCTestCase {
         }
     }
 
+    /// Jobs published after the workers have parked (gaps longer than the spin time) still run
+    /// on every participant: the park / wake path loses no wake-up.
+    func testJobsAfterWorkersParkRunOnEveryParticipant() {
+        Parallel.threads = 2
+        for round in 0..<12 {
+            usleep(round % 2 == 0 ? 3_000 : 200)
+            var seen = [Int](repeating: 0, count: 2)
+            let lock = NSLock()
+            XCTAssertTrue(Parallel.run { p in lock.lock(); seen[p] += 1; lock.unlock() }, "round \(round)")
+            XCTAssertEqual(seen, [1, 1], "round \(round)")
+        }
+    }
+
     /// Chunks cover 0..<count exactly once, for counts around the split points.
     func testForChunksCoversRangeOnce() {
         Parallel.threads = 2
