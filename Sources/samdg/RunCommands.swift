@@ -24,7 +24,7 @@ struct Run: ParsableCommand {
     @Argument(help: "Experiment graph (graphs/*.yaml)") var graph: String
     @OptionGroup var options: StoreOptions
     @Option(help: "Stop after this stage") var upTo: String?
-    @Option(help: "Worker threads (SIMD kernels and OpenBLAS)") var threads: Int = 2
+    @Option(help: "Worker threads (one pool for SIMD kernels and split GEMMs; OpenBLAS itself runs single-threaded)") var threads: Int = 2
     @Option(help: "Copy each report's files here (default: data/reports/<experiment>)") var reports: String?
 
     func run() throws {

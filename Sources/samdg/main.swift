@@ -21,7 +21,7 @@ struct CheckGolden: ParsableCommand {
     @Option(name: .customLong("case"), help: "Only the case with this name") var caseName: String?
     @Option(help: "Leave out the case with this name (repeatable)") var skip: [String] = []
     @Flag(help: "Print every compared quantity and the time per case") var verbose = false
-    @Option(help: "Worker threads (SIMD kernels and OpenBLAS)") var threads: Int = 2
+    @Option(help: "Worker threads (one pool for SIMD kernels and split GEMMs; OpenBLAS itself runs single-threaded)") var threads: Int = 2
 
     func run() throws {
         Parallel.configure(threads: threads)

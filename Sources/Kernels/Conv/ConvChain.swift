@@ -19,7 +19,7 @@ import Tensor
 ///    `Depthwise.forward`; rows and columns outside the image are the zero padding), then e₂;
 /// 3. project: w₃[O×E] · strip[E × R·OW] straight into y's rows (`ldc` = OH·OW), then e₃ per
 ///    output channel (with its residual, e.g. the block's input, read at the same offsets).
-/// Tasks run on `Parallel.forTasks` (OpenBLAS single-threaded meanwhile, one core per task).
+/// Tasks run on `Parallel.forTasks` (one core per task; its GEMMs run whole on that core).
 /// Sums run in the same order as the unfused kernels' per element except the GEMMs' blocking, so
 /// results agree to float32 rounding.
 public struct ConvChain: Hashable, Sendable, CustomStringConvertible {
