@@ -5,7 +5,9 @@ import Kernels
 
 /// The worker pool (`Parallel`) and the split GEMM built on it.
 final class ParallelTests: XCTestCase {
-    override func tearDown() { Parallel.threads = 2 }
+    private var savedThreads = Parallel.threads
+    override func setUp() { savedThreads = Parallel.threads }
+    override func tearDown() { Parallel.threads = savedThreads }
 
     /// Every task runs exactly once, on a worker index in range, including tasks that nest a
     /// parallel loop (which then runs on the task's own thread) — over many back-to-back jobs, so
