@@ -56,6 +56,35 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(q.scalars, [Float](repeating: 0, count: 40))
     }
 
+    /// Parameters larger than one optimizer task (`Adam.piece` elements) are shared out to the
+    /// worker threads; the result still equals the scalar formulas bit for bit, for every
+    /// parameter. A non-finite gradient in the last parameter leaves all of them untouched.
+    func testAdamOverThreadsMatchesScalarAndChecksFirst() throws {
+        var rng = SeededRNG(seed: 5)
+        let sizes = [3 * 65_536 + 17, 40, 70_000]
+        let ps = sizes.map { rng.tensor([$0]) }, gs = sizes.map { rng.tensor([$0]) }
+        let before = ps.map(\.scalars)
+        let (lr, b1, b2, eps, wd): (Float, Float, Float, Float, Float) = (0.01, 0.9, 0.999, 1e-8, 0.05)
+        let opt = Adam(lr: lr, weightDecay: wd)
+        try opt.step(zip(["a", "b", "c"], ps).map { ($0, $1) }, gs)
+        for (k, n) in sizes.enumerated() {
+            var expect = before[k]
+            for i in 0..<n {
+                let gi = gs[k].scalars[i] + wd * expect[i]
+                let m = (1 - b1) * gi, v = (1 - b2) * gi * gi
+                expect[i] -= lr / (1 - b1) * m / (v.squareRoot() / (1 - b2).squareRoot() + eps)
+            }
+            XCTAssertEqual(ps[k].scalars, expect, "parameter \(k)")
+        }
+        let after = ps.map(\.scalars)
+        var bad = gs[2].scalars; bad[69_999] = .nan
+        XCTAssertThrowsError(try opt.step(zip(["a", "b", "c"], ps).map { ($0, $1) }, [gs[0], gs[1], Tensor(shape: [70_000], bad)])) {
+            XCTAssertTrue("\($0)".contains("c") && "\($0)".contains("nan"), "\($0)")
+        }
+        XCTAssertEqual(ps.map(\.scalars), after, "no parameter moves when any gradient is not finite")
+        XCTAssertEqual(opt.stepCount, 1, "a refused step does not count")
+    }
+
     func testNonFiniteGradientIsNamed() {
         let p = Tensor(shape: [1], [0])
         XCTAssertThrowsError(try Adam().step([("decoder.w", p)], [Tensor(shape: [1], [.nan])])) {

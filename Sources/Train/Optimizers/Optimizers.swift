@@ -1,3 +1,5 @@
+import Foundation
+import Kernels
 import Tensor
 
 /// An optimizer updates parameters in place from their gradients (PyTorch semantics).
@@ -42,8 +44,8 @@ public final class SGD: Optimizer {
     }
 
     public func step(_ params: [(name: String, value: Tensor)], _ grads: [Tensor]) throws {
+        for ((name, p), g) in zip(params, grads) { try checkGradient(name, p, g) }   // all before any update
         for ((name, p), g) in zip(params, grads) {
-            try checkGradient(name, p, g)
             let pp = p.floats, gg = g.floats
             let buf = state["\(name).momentum_buffer"]
             let first = buf == nil
@@ -87,23 +89,40 @@ public final class Adam: Optimizer {
     public func restore(state s: [String: Tensor], stepCount n: Int) { state = s; stepCount = n }
 
     public func step(_ params: [(name: String, value: Tensor)], _ grads: [Tensor]) throws {
+        // every gradient is checked before any parameter moves (or the step counts): a NaN in
+        // the last one must not leave the others updated
+        for ((name, p), g) in zip(params, grads) { try checkGradient(name, p, g) }
         stepCount += 1
         let t = Float(stepCount)
         let bc1 = 1 - Foundation.pow(beta1, t), bc2 = 1 - Foundation.pow(beta2, t)
         let stepSize = lr / bc1
         let bc2Sqrt = bc2.squareRoot()
+        var work: [(p: Tensor, g: Tensor, m: Tensor, v: Tensor)] = []
         for ((name, p), g) in zip(params, grads) {
-            try checkGradient(name, p, g)
             let m = state["\(name).exp_avg"] ?? Tensor(zeros: p.shape)
             let v = state["\(name).exp_avg_sq"] ?? Tensor(zeros: p.shape)
             state["\(name).exp_avg"] = m; state["\(name).exp_avg_sq"] = v
-            // per element: g += wd·p (Adam) or p *= 1 − lr·wd (AdamW); m = β1·m + (1 − β1)·g;
-            // v = β2·v + (1 − β2)·g²; p −= stepSize·m / (√v / √bc2 + eps) — one SIMD pass
-            OptimizerKernels.adam(p: p.floats, g: g.floats, m: m.floats, v: v.floats, lr: lr, beta1: beta1, beta2: beta2,
+            work.append((p, g, m, v))
+        }
+        // per element: g += wd·p (Adam) or p *= 1 − lr·wd (AdamW); m = β1·m + (1 − β1)·g;
+        // v = β2·v + (1 − β2)·g²; p −= stepSize·m / (√v / √bc2 + eps) — one SIMD pass, over
+        // pieces of at most `Adam.piece` elements shared out to the worker threads (each element
+        // is updated alone, so the split never changes a bit)
+        var pieces: [(Int, Range<Int>)] = []
+        for (i, w) in work.enumerated() {
+            for lo in stride(from: 0, to: w.p.count, by: Adam.piece) { pieces.append((i, lo..<min(w.p.count, lo + Adam.piece))) }
+        }
+        let (lr, beta1, beta2, eps, weightDecay, decoupled) = (lr, beta1, beta2, eps, weightDecay, decoupled)
+        Parallel.forTasks(pieces.count) { t, _ in
+            let (i, r) = pieces[t]
+            let w = work[i]
+            func part(_ x: Tensor) -> UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(rebasing: x.floats[r]) }
+            OptimizerKernels.adam(p: part(w.p), g: part(w.g), m: part(w.m), v: part(w.v), lr: lr, beta1: beta1, beta2: beta2,
                                   eps: eps, weightDecay: weightDecay, decoupled: decoupled,
                                   stepSize: stepSize, bc2Sqrt: bc2Sqrt)
         }
     }
-}
 
-import Foundation
+    /// Elements per optimizer task (256 KiB of each of p, g, m and v).
+    static let piece = 1 << 16
+}
