@@ -80,12 +80,15 @@ final class FusionTests: XCTestCase {
     }
 
     /// Sums and means of elementwise chains fuse into one step (row sums, column sums, all axes,
-    /// a broadcast operand, sizes past a block and with tails); a middle-axes sum stays separate.
+    /// middle axes with kept axes on both sides, a broadcast operand, sizes past a block and with
+    /// tails, few outputs cut into pieces); reduced axes in two separate runs stay separate.
     func testElementwiseIntoReductionFusesAndAgrees() throws {
         let cases: [([Int], [Int], Bool, Bool)] = [   // (shape, axes, mean, fuses)
             ([3, 70, 600], [2], false, true), ([3, 70, 600], [1, 2], true, true), ([5, 300, 40], [0, 1], false, true),
-            ([2, 1, 1100], [0, 1, 2], true, true), ([4, 9, 7], [0], true, true), ([3, 5, 7], [1], false, false),
+            ([2, 1, 1100], [0, 1, 2], true, true), ([4, 9, 7], [0], true, true), ([3, 5, 7], [1], false, true),
             ([2, 1300], [1], false, true), ([3, 20, 600], [0], false, true),
+            ([4, 64, 9, 13], [1], true, true), ([2, 3, 5, 600], [1, 2], false, true), ([2, 9, 1100], [1], true, true),
+            ([2, 50, 100], [1], false, true), ([3, 5, 1, 7, 4], [1], true, true), ([3, 5, 7, 4], [1, 3], false, false),
         ]
         for (shape, axes, mean, fuses) in cases {
             let g = Graph()

@@ -10,9 +10,11 @@ import Tensor
 /// - row sums (the innermost axis reduced: LayerNorm statistics, per-image sums, a mean over
 ///   everything): each output element's extent is cut into 8 pieces when there are fewer than 8
 ///   outputs, each piece summed by one task (SIMD partial sums per block), the pieces added in order;
-/// - column sums (the innermost axis kept: bias and norm-weight gradients over [B, N, C]): tasks
-///   own a run of at most 512 kept columns and add the reduced rows' blocks into it in order;
-///   with fewer than 8 runs the reduced rows are cut into 8 pieces, summed apart and then in order.
+/// - column sums (the innermost axis kept: bias and norm-weight gradients over [B, N, C], and
+///   with kept axes before the reduced ones too, a channel mean over [N, C, H·W]): tasks own a
+///   run of at most 512 kept columns of one output row and add the reduced rows' blocks into it
+///   in order; with fewer than 8 runs the reduced rows are cut into 8 pieces, summed apart and
+///   then in order.
 /// The summation order depends only on the shapes, never on the thread count.
 public enum FusedReduceKernel {
     /// Whether the fused path supports reducing `axes` of `shape` with `f`.
@@ -23,7 +25,10 @@ public enum FusedReduceKernel {
         guard roles.contains(true) else { return false }
         let firstKept = roles.firstIndex(of: false) ?? roles.count, lastKept = roles.lastIndex(of: false) ?? -1
         let keptRun = lastKept < 0 || roles[firstKept...lastKept].allSatisfy { !$0 }
-        return keptRun && (firstKept == 0 || lastKept == roles.count - 1 || lastKept < 0)
+        if keptRun && (firstKept == 0 || lastKept == roles.count - 1 || lastKept < 0) { return true }
+        // kept, then reduced, then kept to the end (a mean over NCHW's channels: LayerNorm2d)
+        guard let firstRed = roles.firstIndex(of: true), let lastRed = roles.lastIndex(of: true) else { return false }
+        return firstRed > 0 && lastRed < roles.count - 1 && roles[firstRed...lastRed].allSatisfy { $0 }
     }
 
     /// y = f over `axes` of program(args), the program evaluated over `shape`.
@@ -118,10 +123,14 @@ public enum FusedReduceKernel {
 
     static func columnSums(_ ctx: Context, _ shape: [Int], _ o: [Int], _ inner: Int, _ y: UnsafeMutablePointer<Float>) {
         let r = shape.count
-        var kr = 0                                   // leading reduced axes
+        var ko = 0                                   // leading kept axes (before the reduced ones)
+        while ko < r - 1 && o[ko] != 0 { ko += 1 }
+        var kr = ko                                  // then the reduced axes
         while kr < r - 1 && o[kr] == 0 { kr += 1 }
-        let reducedRows = shape[..<kr].reduce(1, *)
-        let keptRows = shape[kr..<(r - 1)].reduce(1, *)
+        let keptOuter = shape[..<ko].reduce(1, *)
+        let reducedRows = shape[ko..<kr].reduce(1, *)
+        let keptInner = shape[kr..<(r - 1)].reduce(1, *)
+        let keptRows = keptOuter * keptInner        // output rows of `inner` columns
         let width = min(FusedKernel.block, inner)
         let runs = (inner + width - 1) / width
         let items = keptRows * runs, outCount = keptRows * inner
@@ -136,8 +145,9 @@ public enum FusedReduceKernel {
                     let item = t / pieces, pc = t % pieces
                     let kRow = item / runs, j = (item % runs) * width, len = min(width, inner - j)
                     let dst = (partial.map { $0 + pc * outCount } ?? y) + kRow * inner + j
+                    let kOut = kRow / keptInner, kIn = kRow % keptInner
                     for rr in (pc * reducedRows / pieces)..<((pc + 1) * reducedRows / pieces) {
-                        ReduceKernels.accumulate(evaluate(rr * keptRows + kRow, j, len), dst, len, false)
+                        ReduceKernels.accumulate(evaluate((kOut * reducedRows + rr) * keptInner + kIn, j, len), dst, len, false)
                     }
                 }
             }
