@@ -63,11 +63,18 @@ public enum Parallel {
             body(0..<count)
             return
         }
-        let chunks = min(t, (count + grain - 1) / grain)
+        // up to 4 pieces per thread, taken in turn: a core slowed by other load (a shared VM)
+        // takes fewer instead of holding the others at the end
+        let chunks = min(4 * t, (count + grain - 1) / grain)
         let per = (count + chunks - 1) / chunks
-        let ran = run { c in
-            let lo = c * per, hi = min(count, lo + per)
-            if c < chunks && lo < hi { body(lo..<hi) }
+        let next = Atomic<Int>(0)
+        let ran = run { _ in
+            while true {
+                let c = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                let lo = c * per, hi = min(count, lo + per)
+                if c >= chunks || lo >= hi { break }
+                body(lo..<hi)
+            }
         }
         if !ran { body(0..<count) }
     }
