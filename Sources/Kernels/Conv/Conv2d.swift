@@ -23,7 +23,7 @@ public enum ConvKernels {
     /// of ~4 MiB each followed by its epilogue while in cache, measured no faster on the 2-core
     /// machine: samdg-bench conv+bn+gelu.)
     public static func forward(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _ y: Tensor,
-                               epilogue: ChannelEpilogue? = nil, operands: [Tensor] = []) {
+                               epilogue: ChannelEpilogue? = nil, operands: [Tensor] = [], winograd: Bool = true) {
         if isDepthwise(x: x.shape, g: g) {
             if let epilogue {
                 let k = epilogue.coefficients(operands, channels: y.shape[1])
@@ -37,6 +37,11 @@ public enum ConvKernels {
             }
             return
         }
+        if winograd && Winograd.suits(x: x.shape, w: w.shape, y: y.shape, g) {
+            Winograd.forward(x: x, w: w, pad: g.padH, dilation: g.dilationH, flipped: false, y: y)
+            epilogue?.apply(y, operands: operands)
+            return
+        }
         let d = dims(x: x.shape, w: w.shape, y: y.shape, g: g)
         let og = w.shape[0] / g.groups, kk = d.c * d.kh * d.kw, plane = d.oh * d.ow
         eachColumnMatrix(x, d, groups: g.groups) { n, gi, src, rows in
@@ -48,8 +53,17 @@ public enum ConvKernels {
     }
 
     /// dx = convᵀ(dy, w) with dx of shape `dx.shape`
-    public static func backwardInput(_ dy: Tensor, _ w: Tensor, _ g: ConvGeometry, _ dx: Tensor) {
+    public static func backwardInput(_ dy: Tensor, _ w: Tensor, _ g: ConvGeometry, _ dx: Tensor, winograd: Bool = true) {
         if isDepthwise(x: dx.shape, g: g) { Depthwise.backwardInput(dy, w, g, dx); return }
+        // stride 1: dx = conv(dy, w rotated and transposed; padding 2d − p)
+        let tp = 2 * g.dilationH - g.padH
+        if winograd && tp >= 0 && dx.shape.count == 4 && w.shape.count == 4,
+           Winograd.suits(x: dy.shape, w: [w.shape[1], w.shape[0], w.shape[2], w.shape[3]], y: dx.shape,
+                          ConvGeometry(strideH: g.strideH, strideW: g.strideW, padH: tp, padW: 2 * g.dilationW - g.padW,
+                                       dilationH: g.dilationH, dilationW: g.dilationW, groups: g.groups)) {
+            Winograd.forward(x: dy, w: w, pad: tp, dilation: g.dilationH, flipped: true, y: dx)
+            return
+        }
         let d = dims(x: dx.shape, w: w.shape, y: dy.shape, g: g)
         let og = w.shape[0] / g.groups, kk = d.c * d.kh * d.kw, plane = d.oh * d.ow
         let pointwise = isPointwise(d)
@@ -76,8 +90,12 @@ public enum ConvKernels {
     }
 
     /// dw = Σₙ dy · im2col(x)ᵀ
-    public static func backwardWeight(_ x: Tensor, _ dy: Tensor, _ g: ConvGeometry, _ dw: Tensor) {
+    public static func backwardWeight(_ x: Tensor, _ dy: Tensor, _ g: ConvGeometry, _ dw: Tensor, winograd: Bool = true) {
         if isDepthwise(x: x.shape, g: g) { Depthwise.backwardWeight(x, dy, g, dw); return }
+        if winograd && Winograd.suits(x: x.shape, w: dw.shape, y: dy.shape, g) {
+            Winograd.backwardWeight(x: x, dy: dy, pad: g.padH, dilation: g.dilationH, dw: dw)
+            return
+        }
         let d = dims(x: x.shape, w: dw.shape, y: dy.shape, g: g)
         let og = dw.shape[0] / g.groups, kk = d.c * d.kh * d.kw, plane = d.oh * d.ow
         eachColumnMatrix(x, d, groups: g.groups) { n, gi, src, rows in
