@@ -72,7 +72,7 @@ let package = Package(
         .testTarget(name: "GoldenTests", dependencies: ["GoldenCheck", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "TestSupport", "CZlibSystem"], swiftSettings: fast),
         .testTarget(name: "ModelTests", dependencies: ["Models", "Graph", "Train", "TestSupport"], swiftSettings: fast),
-        .testTarget(name: "SAMMedTests", dependencies: ["SAMMed", "Models", "Pipeline", "H5", "TestSupport"], swiftSettings: fast),
+        .testTarget(name: "SAMMedTests", dependencies: ["SAMMed", "Models", "Pipeline", "H5", "TestSupport", "Primitives", "Graph", "Train", "Tensor"], swiftSettings: fast),
         .testTarget(name: "PthTests", dependencies: ["Models", "TestSupport"], swiftSettings: fast),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "TestSupport"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Train", "H5", "TestSupport"], swiftSettings: fast),

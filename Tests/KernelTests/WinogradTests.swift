@@ -101,3 +101,28 @@ final class WinogradTests: XCTestCase {
         XCTAssertLessThan(ew, 1e-6); XCTAssertLessThan(ew, 4 * ei + 1e-7, "winograd \(ew) vs im2col \(ei)")
     }
 }
+
+/// DeepLab-R18-sized layers (the demo's: batch 8, 128² input at output stride 8), Winograd
+/// against im2col for the forward, input-gradient and weight-gradient kernels.
+final class WinogradLayerTests: XCTestCase {
+    func testDeepLabLayersAgreeWithIm2col() throws {
+        var rng = SeededRNG(seed: 31)
+        for (n, c, k, h, p, d) in [(8, 64, 64, 32, 1, 1), (8, 128, 128, 16, 1, 1), (8, 256, 256, 16, 2, 2), (8, 512, 512, 16, 4, 4),
+                                   (2, 96, 80, 23, 1, 1), (4, 256, 256, 8, 4, 4), (4, 256, 256, 8, 2, 2), (4, 64, 64, 16, 1, 1)] {
+            let g = ConvGeometry(padding: p, dilation: d)
+            let x = rng.tensor([n, c, h, h]), w = rng.tensor([k, c, 3, 3], -0.05, 0.05)
+            let oh = h + 2 * p - 2 * d
+            let dy = rng.tensor([n, k, oh, oh])
+            XCTAssertTrue(Winograd.suits(x: x.shape, w: w.shape, y: dy.shape, g))
+            let y1 = Tensor(zeros: [n, k, oh, oh]), y2 = Tensor(zeros: [n, k, oh, oh])
+            ConvKernels.forward(x, w, g, y1); ConvKernels.forward(x, w, g, y2, winograd: false)
+            XCTAssertLessThan(relativeL2(y1.scalars, y2.scalars), 1e-5, "forward \((n, c, k, h, p, d))")
+            let dx1 = Tensor(zeros: x.shape), dx2 = Tensor(zeros: x.shape)
+            ConvKernels.backwardInput(dy, w, g, dx1); ConvKernels.backwardInput(dy, w, g, dx2, winograd: false)
+            XCTAssertLessThan(relativeL2(dx1.scalars, dx2.scalars), 1e-5, "input gradient \((n, c, k, h, p, d))")
+            let dw1 = Tensor(zeros: w.shape), dw2 = Tensor(zeros: w.shape)
+            ConvKernels.backwardWeight(x, dy, g, dw1); ConvKernels.backwardWeight(x, dy, g, dw2, winograd: false)
+            XCTAssertLessThan(relativeL2(dw1.scalars, dw2.scalars), 1e-5, "weight gradient \((n, c, k, h, p, d))")
+        }
+    }
+}

@@ -57,6 +57,14 @@ public struct SegmentStage: StageRunner {
             FaultInjection.point("segment-epoch-\(epoch + 1)")
         }
         c.log("loss per epoch: " + losses.map { String(format: "%.4f", $0) }.joined(separator: " "))
+        // `precise_bn: K` (0, the default, keeps PyTorch's running statistics): see
+        // `SegmentationNet.recomputeBatchNormStatistics`
+        let preciseBN = try p.int("precise_bn", 0)
+        guard preciseBN >= 0 else { throw SamdgError("stage \(c.instance) param precise_bn", "\(preciseBN); expected a batch count ≥ 0") }
+        if preciseBN > 0 {
+            try net.recomputeBatchNormStatistics(train.images, batches: preciseBN)
+            c.log("BatchNorm statistics recomputed over \(min(preciseBN, stepsPerEpoch)) training batches")
+        }
 
         var tensors: [(String, Tensor)] = []
         var dice: [String: Double] = [:]
