@@ -254,6 +254,29 @@ do {
     results.append(["workload": "mbconv_chain", "engine_gflops": gc, "unchained_gflops": gs, "ratio": gc / gs])
 }
 
+for (n, c, k, side, dil, label) in [(8, 256, 256, 32, 2, "r18 layer3 d2"), (8, 64, 64, 64, 1, "r18 layer1")] {
+    // DeepLab-R18's 3×3 convolutions (the R18 train step's shapes): Winograd F(2×2,3×3) against
+    // im2col + sgemm, forward, input gradient and weight gradient, interleaved; minimum of each
+    let g = ConvGeometry(padding: dil, dilation: dil)
+    let x = random([n, c, side, side]), w = random([k, c, 3, 3]), y = Tensor(zeros: [n, k, side, side])
+    let dx = Tensor(zeros: x.shape), dw = Tensor(zeros: w.shape)
+    let flops = 2.0 * Double(n * k * c * 9 * side * side)
+    var times = [[Double]](repeating: [], count: 6)
+    for _ in 0..<5 {
+        for (i, wino) in [true, false].enumerated() {
+            var t0 = now(); ConvKernels.forward(x, w, g, y, winograd: wino); times[3 * i].append(now() - t0)
+            t0 = now(); ConvKernels.backwardInput(y, w, g, dx, winograd: wino); times[3 * i + 1].append(now() - t0)
+            t0 = now(); ConvKernels.backwardWeight(x, y, g, dw, winograd: wino); times[3 * i + 2].append(now() - t0)
+        }
+    }
+    for (j, what) in ["fwd", "dx", "dw"].enumerated() {
+        let gw = flops / times[j].dropFirst().min()! / 1e9, gi = flops / times[3 + j].dropFirst().min()! / 1e9
+        print(pad("conv3x3 \(label) \(what)", 24) + String(format: "%7.1f GF/s   %7.1f GF/s   (Winograd / im2col: %.2f×; im2col FLOPs)", gw, gi, gw / gi))
+        results.append(["workload": "conv3x3_winograd_\(label.replacingOccurrences(of: " ", with: "_"))_\(what)",
+                        "engine_gflops": gw, "im2col_gflops": gi, "ratio": gw / gi])
+    }
+}
+
 if let jsonPath {
     let data = try JSONSerialization.data(withJSONObject: ["threads": threads, "results": results], options: [.prettyPrinted, .sortedKeys])
     try AtomicFile.write(data, to: jsonPath)

@@ -136,9 +136,8 @@ public enum Winograd {
     ///
     /// so the sum over tiles is 16 GEMMs S[ξν] [K×C] = Ŷ[ξν] [K×tiles] · V[ξν]ᵀ [tiles×C]
     /// (dY is zero past the output's edge). Tiles go in chunks of about `budget` floats of
-    /// transformed data, in order; each chunk's transforms are split over the cores, its GEMMs
-    /// are `Gemm.sgemm`'s (split over the cores, bit-identical to unsplit) accumulating into S,
-    /// so the result does not depend on the thread count.
+    /// transformed data, in order; each chunk's transforms are split over the cores, its 16 GEMMs
+    /// run one per task accumulating into S, so the result does not depend on the thread count.
     public static func backwardWeight(x: Tensor, dy: Tensor, pad p: Int, dilation d: Int, dw: Tensor) {
         let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (k, oh, ow) = (dy.shape[1], dy.shape[2], dy.shape[3])
@@ -188,7 +187,9 @@ public enum Winograd {
                     }
                     }
                 }
-                for e in 0..<16 {
+                // one GEMM per task: S[ξν] is K×C, often too small to split (64×64 at R18's first
+                // stage), and each task's result is the same on any core
+                Parallel.forTasks(16) { e, _ in
                     Gemm.sgemm(transA: false, transB: true, m: k, n: c, k: blocks * 16, a: yBuf + e * k * chunk, lda: chunk,
                                b: vBuf + e * c * chunk, ldb: chunk, beta: t0 == 0 ? 0 : 1, c: sBuf + e * k * c, ldc: c)
                 }
