@@ -62,6 +62,11 @@ public enum Winograd {
     /// width on 2048-channel inputs (R50's ASPP).
     static let budget = 2 << 20
 
+    /// Tiles per chunk: `budget` floats at 16·(c + k) per tile, a multiple of 16, in 128…cap.
+    static func chunkTiles(c: Int, k: Int, cap: Int) -> Int {
+        max(128, min(cap, budget / max(1, 16 * (c + k)) / 16 * 16))
+    }
+
     /// y [N, K, OH, OW] = conv(x [N, C, H, W], w [K, C, 3, 3]; stride 1, padding p, dilation d),
     /// or with `flipped` conv(x, w′) for w [C, K, 3, 3] (see the type's note).
     public static func forward(x: Tensor, w: Tensor, pad p: Int, dilation d: Int, flipped: Bool, y: Tensor) {
@@ -75,7 +80,7 @@ public enum Winograd {
         let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * k * c)
         defer { u.deallocate() }
         transformWeights(w, k: k, c: c, flipped: flipped, into: u)
-        let chunk = max(128, min(2048, (Winograd.budget) / max(1, 16 * (c + k)) / 16 * 16))
+        let chunk = chunkTiles(c: c, k: k, cap: 2048)
         let chunks = (total + chunk - 1) / chunk
         let px = UnsafePointer(x.ptr), py = y.ptr, pu = UnsafePointer(u)
         Parallel.forTasks(chunks) { task, _ in
@@ -108,12 +113,12 @@ public enum Winograd {
                     let lanes = min(16, tc - blk * 16)
                     for ko in 0..<k {
                         let src = mBuf + ko * chunk + blk * 16, stride = k * chunk
-                        @inline(__always) func m(_ e: Int) -> SIMD16<Float> { load(src + e * stride) }
+                        @inline(__always) func m(_ e: Int) -> SIMD16<Float> { load16(src + e * stride) }
                         // Aᵀ · along columns, then · A along rows
                         let s00 = m(0) + m(4) + m(8), s01 = m(1) + m(5) + m(9), s02 = m(2) + m(6) + m(10), s03 = m(3) + m(7) + m(11)
                         let s10 = m(4) - m(8) - m(12), s11 = m(5) - m(9) - m(13), s12 = m(6) - m(10) - m(14), s13 = m(7) - m(11) - m(15)
                         let y00 = s00 + s01 + s02, y01 = s01 - s02 - s03, y10 = s10 + s11 + s12, y11 = s11 - s12 - s13
-                        store(y00, yb); store(y01, yb + 16); store(y10, yb + 32); store(y11, yb + 48)
+                        store16(y00, yb); store16(y01, yb + 16); store16(y10, yb + 32); store16(y11, yb + 48)
                         let plane = py + ko * oh * ow
                         for l in 0..<lanes {
                             let o = plane + tb[l].out
@@ -149,7 +154,7 @@ public enum Winograd {
         let grid = Grid(n: n, oh: oh, ow: ow, d: d)
         let total = grid.total
         if total == 0 { dw.ptr.update(repeating: 0, count: dw.count); return }
-        let chunk = max(128, min(4096, (Winograd.budget) / max(1, 16 * (c + k)) / 16 * 16))
+        let chunk = chunkTiles(c: c, k: k, cap: 4096)
         let px = UnsafePointer(x.ptr), pdy = UnsafePointer(dy.ptr)
         Scratch.withBuffer(floats: 16 * (c + k) * chunk + 16 * k * c) { vBuf in
             let yBuf = vBuf + 16 * c * chunk, sBuf = yBuf + 16 * k * chunk
@@ -177,13 +182,13 @@ public enum Winograd {
                                         if tb[l].right { g[48 + l] = o[d * ow + d] }
                                     }
                                 }
-                                let y00 = load(g), y01 = load(g + 16), y10 = load(g + 32), y11 = load(g + 48)
+                                let y00 = load16(g), y01 = load16(g + 16), y10 = load16(g + 32), y11 = load16(g + 48)
                                 // A · along columns: [y·0, y·0 + y·1, y·0 − y·1, −y·1] per row
                                 let z0 = (y00, y00 + y01, y00 - y01, -y01), z1 = (y10, y10 + y11, y10 - y11, -y11)
                                 let dst = yBuf + ko * chunk + blk * 16, st = k * chunk
                                 @inline(__always) func rows(_ col: Int, _ a: SIMD16<Float>, _ b: SIMD16<Float>) {
-                                    store(a, dst + col * st); store(a + b, dst + (4 + col) * st)
-                                    store(a - b, dst + (8 + col) * st); store(-b, dst + (12 + col) * st)
+                                    store16(a, dst + col * st); store16(a + b, dst + (4 + col) * st)
+                                    store16(a - b, dst + (8 + col) * st); store16(-b, dst + (12 + col) * st)
                                 }
                                 rows(0, z0.0, z1.0); rows(1, z0.1, z1.1); rows(2, z0.2, z1.2); rows(3, z0.3, z1.3)
                             }
@@ -204,16 +209,15 @@ public enum Winograd {
                 for idx in range {
                     var m = SIMD16<Float>()
                     for e in 0..<16 { m[e] = ps[e * k * c + idx] }
-                    // Gᵀ ·: rows [S0 + ½S1 + ½S2, ½S1 − ½S2, ½S1 + ½S2 + S3]
-                    var r = SIMD16<Float>()
+                    var r = SIMD16<Float>()                   // Gᵀ S: 3×4 row-major in lanes 0..<12
                     for col in 0..<4 {
-                        let s0 = m[col], s1 = m[4 + col], s2 = m[8 + col], s3 = m[12 + col]
-                        r[col] = s0 + 0.5 * (s1 + s2); r[4 + col] = 0.5 * (s1 - s2); r[8 + col] = 0.5 * (s1 + s2) + s3
+                        let v = reduce(m[col], m[4 + col], m[8 + col], m[12 + col])
+                        for i in 0..<3 { r[4 * i + col] = v[i] }
                     }
                     let out = pdw + idx * 9
-                    for i in 0..<3 {
-                        let s0 = r[4 * i], s1 = r[4 * i + 1], s2 = r[4 * i + 2], s3 = r[4 * i + 3]
-                        out[3 * i] = s0 + 0.5 * (s1 + s2); out[3 * i + 1] = 0.5 * (s1 - s2); out[3 * i + 2] = 0.5 * (s1 + s2) + s3
+                    for i in 0..<3 {                          // (Gᵀ S) G: 3×3
+                        let v = reduce(r[4 * i], r[4 * i + 1], r[4 * i + 2], r[4 * i + 3])
+                        for j in 0..<3 { out[3 * i + j] = v[j] }
                     }
                 }
             }
@@ -275,8 +279,8 @@ public enum Winograd {
             for l in 0..<16 { off[l] = tb[l].image + tb[l].y0 * wd + tb[l].x0 }
             for ch in 0..<c {
                 let plane = px + ch * h * wd
-                var v = InlineVectors()
-                for r in 0..<4 {
+                /// patch row r of the 16 tiles, times B: [q0 − q2, q1 + q2, q2 − q1, q1 − q3]
+                func row(_ r: Int) -> (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>, SIMD16<Float>) {
                     if interior {
                         let rowOff = r * d * wd
                         for l in 0..<16 {
@@ -295,44 +299,33 @@ public enum Winograd {
                             }
                         }
                     }
-                    let q0 = load(g), q1 = load(g + 16), q2 = load(g + 32), q3 = load(g + 48)
-                    // · B along the row: [q0 − q2, q1 + q2, q2 − q1, q1 − q3]
-                    v.set(r, q0 - q2, q1 + q2, q2 - q1, q1 - q3)
+                    let q0 = load16(g), q1 = load16(g + 16), q2 = load16(g + 32), q3 = load16(g + 48)
+                    return (q0 - q2, q1 + q2, q2 - q1, q1 - q3)
                 }
+                let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
                 // Bᵀ · along the columns
                 let dst = dst0 + ch * channelStride
-                for col in 0..<4 {
-                    let d0 = v.get(0, col), d1 = v.get(1, col), d2 = v.get(2, col), d3 = v.get(3, col)
-                    store(d0 - d2, dst + col * stride)
-                    store(d1 + d2, dst + (4 + col) * stride)
-                    store(d2 - d1, dst + (8 + col) * stride)
-                    store(d1 - d3, dst + (12 + col) * stride)
+                @inline(__always) func column(_ col: Int, _ d0: SIMD16<Float>, _ d1: SIMD16<Float>, _ d2: SIMD16<Float>, _ d3: SIMD16<Float>) {
+                    store16(d0 - d2, dst + col * stride)
+                    store16(d1 + d2, dst + (4 + col) * stride)
+                    store16(d2 - d1, dst + (8 + col) * stride)
+                    store16(d1 - d3, dst + (12 + col) * stride)
                 }
+                column(0, r0.0, r1.0, r2.0, r3.0); column(1, r0.1, r1.1, r2.1, r3.1)
+                column(2, r0.2, r1.2, r2.2, r3.2); column(3, r0.3, r1.3, r2.3, r3.3)
             }
         }
         }
     }
 
-    /// Four rows of four 16-tile vectors (the row-transformed patches).
-    struct InlineVectors {
-        var r0 = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
-        var r1 = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
-        var r2 = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
-        var r3 = (SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>(), SIMD16<Float>())
-        @inline(__always) mutating func set(_ r: Int, _ a: SIMD16<Float>, _ b: SIMD16<Float>, _ c: SIMD16<Float>, _ d: SIMD16<Float>) {
-            switch r { case 0: r0 = (a, b, c, d); case 1: r1 = (a, b, c, d); case 2: r2 = (a, b, c, d); default: r3 = (a, b, c, d) }
-        }
-        @inline(__always) func get(_ r: Int, _ col: Int) -> SIMD16<Float> {
-            let row = r == 0 ? r0 : r == 1 ? r1 : r == 2 ? r2 : r3
-            switch col { case 0: return row.0; case 1: return row.1; case 2: return row.2; default: return row.3 }
-        }
+    /// G applied to three values: [g0, ½(g0 + g1 + g2), ½(g0 − g1 + g2), g2].
+    @inline(__always) static func expand(_ g0: Float, _ g1: Float, _ g2: Float) -> SIMD4<Float> {
+        SIMD4(g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2)
     }
 
-    @inline(__always) static func load(_ p: UnsafeMutablePointer<Float>) -> SIMD16<Float> {
-        UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
-    }
-    @inline(__always) static func store(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+    /// Gᵀ applied to four values: [s0 + ½(s1 + s2), ½(s1 − s2), ½(s1 + s2) + s3].
+    @inline(__always) static func reduce(_ s0: Float, _ s1: Float, _ s2: Float, _ s3: Float) -> SIMD3<Float> {
+        SIMD3(s0 + 0.5 * (s1 + s2), 0.5 * (s1 - s2), 0.5 * (s1 + s2) + s3)
     }
 
     /// U[ξν][ko][ci] = (G g Gᵀ)[ξ][ν] for every output channel ko and input channel ci.
@@ -351,12 +344,11 @@ public enum Winograd {
                 }
                 var h = SIMD16<Float>()                       // G g: 4×3 row-major in lanes 0..<12
                 for j in 0..<3 {
-                    let g0 = g[j], g1 = g[3 + j], g2 = g[6 + j]
-                    h[j] = g0; h[3 + j] = 0.5 * (g0 + g1 + g2); h[6 + j] = 0.5 * (g0 - g1 + g2); h[9 + j] = g2
+                    let col = expand(g[j], g[3 + j], g[6 + j])
+                    for r in 0..<4 { h[3 * r + j] = col[r] }
                 }
                 for r in 0..<4 {                              // (G g) Gᵀ: 4×4
-                    let h0 = h[3 * r], h1 = h[3 * r + 1], h2 = h[3 * r + 2]
-                    let row = SIMD4<Float>(h0, 0.5 * (h0 + h1 + h2), 0.5 * (h0 - h1 + h2), h2)
+                    let row = expand(h[3 * r], h[3 * r + 1], h[3 * r + 2])
                     for s in 0..<4 { u[((4 * r + s) * k + ko) * c + ci] = row[s] }
                 }
             }
