@@ -177,6 +177,7 @@ public enum Compiler {
         (CommonSubexpressions.name, CommonSubexpressions.apply),
         (AttentionFusion.name, AttentionFusion.apply),
         (CropBeforeLinear.name, CropBeforeLinear.apply),
+        (WindowAttentionFusion.name, WindowAttentionFusion.apply),
     ]
 
     /// Forward-graph rewrites a fused training session runs *before* autodiff, so the backward
@@ -257,6 +258,7 @@ public enum Compiler {
         case .conv2dBackwardInput(let g, _): return .conv2dBackwardInput(g)
         case .conv2dBackwardWeight(let g, _): return .conv2dBackwardWeight(g)
         case .attention(let scale): return .attention(scale: scale)
+        case .windowAttention(let w): return .windowAttention(w)
         case .maxPool2d(let p): return .maxPool2d(p)
         case .maxPool2dBackward(let p): return .maxPool2dBackward(p)
         case .adaptiveAvgPool2d: return .adaptiveAvgPool2d

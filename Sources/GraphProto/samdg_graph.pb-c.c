@@ -997,6 +997,51 @@ void   samdg__attention__free_unpacked
   assert(message->base.descriptor == &samdg__attention__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   samdg__window_attention__init
+                     (Samdg__WindowAttention         *message)
+{
+  static const Samdg__WindowAttention init_value = SAMDG__WINDOW_ATTENTION__INIT;
+  *message = init_value;
+}
+size_t samdg__window_attention__get_packed_size
+                     (const Samdg__WindowAttention *message)
+{
+  assert(message->base.descriptor == &samdg__window_attention__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t samdg__window_attention__pack
+                     (const Samdg__WindowAttention *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &samdg__window_attention__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t samdg__window_attention__pack_to_buffer
+                     (const Samdg__WindowAttention *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &samdg__window_attention__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Samdg__WindowAttention *
+       samdg__window_attention__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Samdg__WindowAttention *)
+     protobuf_c_message_unpack (&samdg__window_attention__descriptor,
+                                allocator, len, data);
+}
+void   samdg__window_attention__free_unpacked
+                     (Samdg__WindowAttention *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &samdg__window_attention__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor samdg__graph__field_descriptors[5] =
 {
   {
@@ -1138,7 +1183,7 @@ const ProtobufCMessageDescriptor samdg__output__descriptor =
   (ProtobufCMessageInit) samdg__output__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor samdg__node__field_descriptors[23] =
+static const ProtobufCFieldDescriptor samdg__node__field_descriptors[24] =
 {
   {
     "op",
@@ -1416,6 +1461,18 @@ static const ProtobufCFieldDescriptor samdg__node__field_descriptors[23] =
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "window_attention",
+    29,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Samdg__Node, attributes_case),
+    offsetof(Samdg__Node, window_attention),
+    &samdg__window_attention__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned samdg__node__field_indices_by_name[] = {
   22,   /* field[22] = attention */
@@ -1441,12 +1498,13 @@ static const unsigned samdg__node__field_indices_by_name[] = {
   13,   /* field[13] = slice_backward */
   10,   /* field[10] = target_shape */
   6,   /* field[6] = unary */
+  23,   /* field[23] = window_attention */
 };
 static const ProtobufCIntRange samdg__node__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 10, 4 },
-  { 0, 23 }
+  { 0, 24 }
 };
 const ProtobufCMessageDescriptor samdg__node__descriptor =
 {
@@ -1456,7 +1514,7 @@ const ProtobufCMessageDescriptor samdg__node__descriptor =
   "Samdg__Node",
   "samdg",
   sizeof(Samdg__Node),
-  23,
+  24,
   samdg__node__field_descriptors,
   samdg__node__field_indices_by_name,
   2,  samdg__node__number_ranges,
@@ -2573,6 +2631,148 @@ const ProtobufCMessageDescriptor samdg__attention__descriptor =
   samdg__attention__field_indices_by_name,
   1,  samdg__attention__number_ranges,
   (ProtobufCMessageInit) samdg__attention__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor samdg__window_attention__field_descriptors[9] =
+{
+  {
+    "window",
+    1,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Samdg__WindowAttention, has_window),
+    offsetof(Samdg__WindowAttention, window),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "heads",
+    2,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Samdg__WindowAttention, has_heads),
+    offsetof(Samdg__WindowAttention, heads),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "d",
+    3,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Samdg__WindowAttention, has_d),
+    offsetof(Samdg__WindowAttention, d),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dv",
+    4,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Samdg__WindowAttention, has_dv),
+    offsetof(Samdg__WindowAttention, dv),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "scale",
+    5,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_FLOAT,
+    offsetof(Samdg__WindowAttention, has_scale),
+    offsetof(Samdg__WindowAttention, scale),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "q_offset",
+    6,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Samdg__WindowAttention, has_q_offset),
+    offsetof(Samdg__WindowAttention, q_offset),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "k_offset",
+    7,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Samdg__WindowAttention, has_k_offset),
+    offsetof(Samdg__WindowAttention, k_offset),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "v_offset",
+    8,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Samdg__WindowAttention, has_v_offset),
+    offsetof(Samdg__WindowAttention, v_offset),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "head_stride",
+    9,
+    PROTOBUF_C_LABEL_OPTIONAL,
+    PROTOBUF_C_TYPE_INT64,
+    offsetof(Samdg__WindowAttention, has_head_stride),
+    offsetof(Samdg__WindowAttention, head_stride),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned samdg__window_attention__field_indices_by_name[] = {
+  2,   /* field[2] = d */
+  3,   /* field[3] = dv */
+  8,   /* field[8] = head_stride */
+  1,   /* field[1] = heads */
+  6,   /* field[6] = k_offset */
+  5,   /* field[5] = q_offset */
+  4,   /* field[4] = scale */
+  7,   /* field[7] = v_offset */
+  0,   /* field[0] = window */
+};
+static const ProtobufCIntRange samdg__window_attention__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 9 }
+};
+const ProtobufCMessageDescriptor samdg__window_attention__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "samdg.WindowAttention",
+  "WindowAttention",
+  "Samdg__WindowAttention",
+  "samdg",
+  sizeof(Samdg__WindowAttention),
+  9,
+  samdg__window_attention__field_descriptors,
+  samdg__window_attention__field_indices_by_name,
+  1,  samdg__window_attention__number_ranges,
+  (ProtobufCMessageInit) samdg__window_attention__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue samdg__unary_kind__enum_values_by_number[21] =

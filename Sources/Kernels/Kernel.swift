@@ -49,6 +49,9 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
     /// result written in the spec's layout; args q, k, v source tensors (, relH table, relW
     /// table when `relGrid` is set)
     case attentionStrided(AttentionSpec)
+    /// attention in windows of a token image, pad tokens as one given row (`WindowAttentionSpec`);
+    /// args qkv, pad row (, bias)
+    case windowAttention(WindowAttentionSpec)
     case maxPool2d(PoolGeometry)
     case maxPool2dBackward(PoolGeometry)
     case adaptiveAvgPool2d
@@ -96,6 +99,7 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .conv2dBackwardWeight(let g): return "conv2d_backward_weight(\(g))"
         case .attention(let scale): return "attention(scale \(scale))"
         case .attentionStrided(let spec): return "attention_strided(\(spec))"
+        case .windowAttention(let w): return "window_attention(\(w))"
         case .maxPool2d: return "max_pool2d"
         case .maxPool2dBackward: return "max_pool2d_backward"
         case .adaptiveAvgPool2d: return "adaptive_avg_pool2d"
@@ -148,6 +152,8 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .attentionStrided(let spec):
             AttentionKernel.forward(spec, q: args[0], k: args[1], v: args[2], relH: args.count == 5 ? args[3] : nil,
                                     relW: args.count == 5 ? args[4] : nil, bias: args.count == 4 ? args[3] : nil, out)
+        case .windowAttention(let w):
+            AttentionKernel.windowForward(w, qkv: args[0], padRow: args[1], bias: args.count == 3 ? args[2] : nil, out)
         case .maxPool2d(let p): PoolKernels.maxPool(args[0], p, out)
         case .maxPool2dBackward(let p): PoolKernels.maxPoolBackward(args[0], args[1], p, out)
         case .adaptiveAvgPool2d: PoolKernels.adaptiveAvg(args[0], out)

@@ -79,3 +79,35 @@ public struct ResizeSpec: Hashable, Sendable, Codable {
         self.height = height; self.width = width; self.alignCorners = alignCorners; self.antialias = antialias
     }
 }
+
+/// Windowed multi-head attention on an image of token rows (TinyViT's `TinyViTBlock` attention,
+/// as the compiler's `WindowAttentionFusion` forms it): the op reads qkv [B, H, W, R], cuts the
+/// image into `window`×`window` windows (padded at the bottom and right to whole windows), and in
+/// each window and head h computes softmax(scale·q·kᵀ + bias[h])·v over its N = window² tokens.
+/// Row columns: head h's query at `qOffset + h·headStride` (`d` floats), its key at
+/// `kOffset + h·headStride` (`d`), its value at `vOffset + h·headStride` (`dv`). Window
+/// positions outside the image hold the pad row (operand 2, R floats) as their token: the row a
+/// zero-padded token gets from the row-wise ops that made qkv. Only the image's own queries are
+/// computed; the result is [B, H, W, heads·dv], head h at columns h·dv.
+public struct WindowAttentionSpec: Hashable, Sendable, Codable, CustomStringConvertible {
+    public var window, heads, d, dv: Int
+    public var scale: Float
+    public var qOffset, kOffset, vOffset, headStride: Int
+
+    public init(window: Int, heads: Int, d: Int, dv: Int, scale: Float, qOffset: Int, kOffset: Int, vOffset: Int, headStride: Int) {
+        self.window = window; self.heads = heads; self.d = d; self.dv = dv; self.scale = scale
+        self.qOffset = qOffset; self.kOffset = kOffset; self.vOffset = vOffset; self.headStride = headStride
+    }
+
+    /// tokens per window
+    public var tokens: Int { window * window }
+
+    /// The narrowest qkv row these columns fit in.
+    public var minimumRow: Int {
+        max(qOffset + d, kOffset + d, vOffset + dv) + (heads - 1) * headStride
+    }
+
+    public var description: String {
+        "window \(window) heads \(heads) d \(d) dv \(dv) scale \(scale) q+\(qOffset) k+\(kOffset) v+\(vOffset) head+\(headStride)"
+    }
+}

@@ -22,6 +22,10 @@ extension Plan {
                 * Double(q[q.count - 1] + slotShapes[s.args[2]].last!)
         case .attentionStrided(let a):
             return 2 * Double(a.batch * a.n) * Double(a.m) * Double(a.d + a.dv)
+        case .windowAttention(let w):
+            // the image's queries against every window token, per head
+            let q = slotShapes[s.args[0]]
+            return 2 * Double(q[0] * q[1] * q[2] * w.heads) * Double(w.tokens) * Double(w.d + w.dv)
         case .conv2d, .conv2dEpilogue, .depthwiseTokens:
             let w = slotShapes[s.args[1]]
             return 2 * out * Double(w[1] * w[2] * w[3])

@@ -115,6 +115,9 @@ enum Fixtures {
         outs.append(try g.add(.resizeBackward(ResizeSpec(height: 5, width: 5, alignCorners: true), inputShape: [1, 4, 2, 8]), [img]))
         let aq = g.input("attn_q", [2, 6, 3]), ak = g.input("attn_k", [2, 6, 3]), av = g.input("attn_v", [2, 6, 5])
         outs.append(try g.attention(q: aq, k: ak, v: av, scale: 0.1))
+        let wspec = WindowAttentionSpec(window: 2, heads: 2, d: 3, dv: 2, scale: 0.5, qOffset: 1, kOffset: 4, vOffset: 7, headStride: 8)
+        outs.append(try g.add(.windowAttention(wspec), [g.input("win_qkv", [1, 3, 5, 17]), g.input("win_pad", [17]),
+                                                        g.input("win_bias", [2, 4, 4])]))
         outs.append(try g.attention(q: aq, k: ak, v: av, relH: g.input("attn_rh", [2, 6, 2]),
                                     relW: g.input("attn_rw", [2, 6, 3]), scale: -.leastNonzeroMagnitude))
         let specials: [Float] = [.infinity, -.infinity, -0.0, .leastNonzeroMagnitude, .greatestFiniteMagnitude, 1e-30, 0.1]
@@ -172,9 +175,10 @@ enum Fixtures {
         case .resize: return "resize"
         case .resizeBackward: return "resizeBackward"
         case .attention: return "attention"
+        case .windowAttention: return "windowAttention"
         }
     }
-    static let opCaseCount = 29
+    static let opCaseCount = 30
 
     /// Same idea for unary functions (parameters dropped).
     static func unaryName(_ f: UnaryFn) -> String {

@@ -68,6 +68,8 @@ extension Graph {
             return try vjpContraction(node, out: out, dy: dy, needs: needs)
         case .attention:
             return try vjpAttention(node, out: out, dy: dy, needs: needs)
+        case .windowAttention:
+            throw SamdgError("autodiff", "window_attention has no VJP: the compiler forms it after autodiff, from ops that have one")
         case .maxPool2d, .maxPool2dBackward, .adaptiveAvgPool2d, .adaptiveAvgPool2dBackward,
              .resize, .resizeBackward, .gatherRows, .scatterAddRows:
             return try vjpWindow(node, out: out, dy: dy)

@@ -8,7 +8,7 @@ import Primitives
 /// | elementwise | `unary`, `unaryGrad`, `binary` |
 /// | reduction   | `reduce`, `softmax` |
 /// | layout      | `broadcast`, `reshape`, `permute`, `slice`, `sliceBackward`, `pad`, `concat` |
-/// | contraction | `matmul`, `conv2d`, `conv2dBackwardInput`, `conv2dBackwardWeight`, `attention` |
+/// | contraction | `matmul`, `conv2d`, `conv2dBackwardInput`, `conv2dBackwardWeight`, `attention`, `windowAttention` |
 /// | window      | `maxPool2d`, `maxPool2dBackward`, `adaptiveAvgPool2d`, `adaptiveAvgPool2dBackward`, `resize`, `resizeBackward` |
 ///
 /// Every op has exactly one result. Shapes that cannot be inferred from the operands
@@ -62,6 +62,10 @@ public enum Op: Hashable, Sendable {
     /// decomposed relative positions); or (q, k, v, bias) with a full logit bias [… N, M] whose
     /// batch dims broadcast as a suffix of q's (TinyViT); result [… N, dv]
     case attention(scale: Float)
+    /// (qkv [B, H, W, R], padRow [R] (any shape of R floats) [, bias [heads, N, N]]) → [B, H, W,
+    /// heads·dv]: attention in window×window windows of the token image (`WindowAttentionSpec`).
+    /// The compiler forms it after autodiff (`WindowAttentionFusion`); it has no VJP.
+    case windowAttention(WindowAttentionSpec)
 
     // window
     case maxPool2d(PoolGeometry)
@@ -98,6 +102,7 @@ public enum Op: Hashable, Sendable {
         case .conv2dBackwardInput: return "conv2d_backward_input"
         case .conv2dBackwardWeight: return "conv2d_backward_weight"
         case .attention: return "attention"
+        case .windowAttention: return "window_attention"
         case .maxPool2d: return "max_pool2d"
         case .maxPool2dBackward: return "max_pool2d_backward"
         case .adaptiveAvgPool2d: return "adaptive_avg_pool2d"
@@ -116,7 +121,7 @@ public enum Op: Hashable, Sendable {
              .gatherRows, .scatterAddRows: return 1
         case .unaryGrad, .binary, .softmaxGrad, .matmul, .conv2d, .conv2dBackwardInput, .conv2dBackwardWeight,
              .maxPool2dBackward: return 2
-        case .concat, .attention: return nil
+        case .concat, .attention, .windowAttention: return nil
         }
     }
 
@@ -133,7 +138,7 @@ public enum Op: Hashable, Sendable {
         case .reshape, .permute, .slice, .sliceBackward, .pad, .concat, .gatherRows, .scatterAddRows: return .injective
         case .reduce, .softmax, .softmaxGrad: return .reduction
         case .matmul, .conv2d, .conv2dBackwardInput, .conv2dBackwardWeight, .attention: return .outElementwiseFusable
-        case .input, .parameter, .maxPool2d, .maxPool2dBackward, .adaptiveAvgPool2d,
+        case .input, .parameter, .windowAttention, .maxPool2d, .maxPool2dBackward, .adaptiveAvgPool2d,
              .adaptiveAvgPool2dBackward, .resize, .resizeBackward: return .opaque
         }
     }

@@ -129,6 +129,20 @@ extension Op {
                 try need(s[3][r - 1] * s[4][r - 1] == m, "relH and relW widths \(s[3][r - 1])·\(s[4][r - 1]) must multiply to the \(m) keys")
             }
             return batch + [n, s[2][r - 1]]
+        case .windowAttention(let w):
+            try need(s.count == 2 || s.count == 3, "window_attention takes qkv, the pad row and optionally a bias; got \(s.count) operands")
+            try need(w.window >= 1 && w.heads >= 1 && w.d >= 1 && w.dv >= 1 && w.headStride >= 0
+                     && min(w.qOffset, w.kOffset, w.vOffset) >= 0, "window, heads, d and dv must be positive, offsets non-negative")
+            try need(s[0].count == 4, "qkv needs [B, H, W, row], got \(ShapeMath.describe(s[0]))")
+            let row = s[0][3]
+            try need(w.minimumRow <= row, "\(w.heads) heads of q, k (\(w.d)) and v (\(w.dv)) need rows of at least \(w.minimumRow) columns, qkv has \(row)")
+            try need(ShapeMath.count(s[1]) == row, "the pad row needs \(row) values, got \(ShapeMath.describe(s[1]))")
+            if s.count == 3 {
+                let n = w.tokens
+                try need(ShapeMath.count(s[2]) == w.heads * n * n && s[2].suffix(2) == [n, n],
+                         "the bias needs [\(w.heads), \(n), \(n)] (heads × window tokens²), got \(ShapeMath.describe(s[2]))")
+            }
+            return [s[0][0], s[0][1], s[0][2], w.heads * w.dv]
         case .conv2d(let g):
             try checkGeometry(g)
             let x = s[0], w = s[1]

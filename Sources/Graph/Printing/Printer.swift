@@ -21,6 +21,7 @@ extension Op {
         case .gatherRows(let i): return "indices=\(d(i))"
         case .scatterAddRows(let i, let r): return "indices=\(d(i)) rows=\(r)"
         case .attention(let scale): return "scale=\(scale)"
+        case .windowAttention(let w): return "\(w)"
         case .conv2d(let g): return "\(g)"
         case .conv2dBackwardInput(let g, let s): return "\(g) in=\(d(s))"
         case .conv2dBackwardWeight(let g, let s): return "\(g) w=\(d(s))"

@@ -83,6 +83,18 @@ extension ProtoReader {
             let m = try a.expect(SAMDG__NODE__ATTRIBUTES_ATTENTION) { $0.attention }
             return .attention(scale: try a.required(m.has_scale, m.scale, "scale"))
         },
+        "window_attention": { a in
+            let m = try a.expect(SAMDG__NODE__ATTRIBUTES_WINDOW_ATTENTION) { $0.window_attention }
+            return .windowAttention(WindowAttentionSpec(
+                window: try a.int(m.has_window, m.window, "window", atLeast: 1),
+                heads: try a.int(m.has_heads, m.heads, "heads", atLeast: 1),
+                d: try a.int(m.has_d, m.d, "d", atLeast: 1), dv: try a.int(m.has_dv, m.dv, "dv", atLeast: 1),
+                scale: try a.required(m.has_scale, m.scale, "scale"),
+                qOffset: try a.int(m.has_q_offset, m.q_offset, "q_offset", atLeast: 0),
+                kOffset: try a.int(m.has_k_offset, m.k_offset, "k_offset", atLeast: 0),
+                vOffset: try a.int(m.has_v_offset, m.v_offset, "v_offset", atLeast: 0),
+                headStride: try a.int(m.has_head_stride, m.head_stride, "head_stride", atLeast: 0)))
+        },
         "max_pool2d": { a in .maxPool2d(try pool(a)) },
         "max_pool2d_backward": { a in .maxPool2dBackward(try pool(a)) },
         "adaptive_avg_pool2d": { a in

@@ -185,6 +185,20 @@ struct ProtoWriter {
             n.pointee.attributes_case = SAMDG__NODE__ATTRIBUTES_ATTENTION
             n.pointee.attention = m
             return "attention"
+        case .windowAttention(let w):
+            let m = c.message(samdg__window_attention__init)
+            m.pointee.has_window = 1; m.pointee.window = try int(w.window, "window", fail)
+            m.pointee.has_heads = 1; m.pointee.heads = try int(w.heads, "heads", fail)
+            m.pointee.has_d = 1; m.pointee.d = try int(w.d, "d", fail)
+            m.pointee.has_dv = 1; m.pointee.dv = try int(w.dv, "dv", fail)
+            m.pointee.has_scale = 1; m.pointee.scale = w.scale
+            m.pointee.has_q_offset = 1; m.pointee.q_offset = try int(w.qOffset, "q offset", fail)
+            m.pointee.has_k_offset = 1; m.pointee.k_offset = try int(w.kOffset, "k offset", fail)
+            m.pointee.has_v_offset = 1; m.pointee.v_offset = try int(w.vOffset, "v offset", fail)
+            m.pointee.has_head_stride = 1; m.pointee.head_stride = try int(w.headStride, "head stride", fail)
+            n.pointee.attributes_case = SAMDG__NODE__ATTRIBUTES_WINDOW_ATTENTION
+            n.pointee.window_attention = m
+            return "window_attention"
         case .maxPool2d(let p), .maxPool2dBackward(let p):
             let m = c.message(samdg__pool_geometry__init)
             m.pointee.has_kernel = 1

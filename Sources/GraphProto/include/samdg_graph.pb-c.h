@@ -37,6 +37,7 @@ typedef struct Samdg__Size2 Samdg__Size2;
 typedef struct Samdg__ResizeSpec Samdg__ResizeSpec;
 typedef struct Samdg__Resize Samdg__Resize;
 typedef struct Samdg__Attention Samdg__Attention;
+typedef struct Samdg__WindowAttention Samdg__WindowAttention;
 
 
 /* --- enums --- */
@@ -157,7 +158,8 @@ typedef enum {
   SAMDG__NODE__ATTRIBUTES_SIZE = 25,
   SAMDG__NODE__ATTRIBUTES_INPUT_SHAPE = 26,
   SAMDG__NODE__ATTRIBUTES_RESIZE = 27,
-  SAMDG__NODE__ATTRIBUTES_ATTENTION = 28
+  SAMDG__NODE__ATTRIBUTES_ATTENTION = 28,
+  SAMDG__NODE__ATTRIBUTES_WINDOW_ATTENTION = 29
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SAMDG__NODE__ATTRIBUTES__CASE)
 } Samdg__Node__AttributesCase;
 
@@ -170,7 +172,7 @@ struct  Samdg__Node
    *   permute slice slice_backward pad concat gather_rows scatter_add_rows matmul conv2d
    *   conv2d_backward_input conv2d_backward_weight max_pool2d max_pool2d_backward
    *   adaptive_avg_pool2d adaptive_avg_pool2d_backward resize_bilinear
-   *   resize_bilinear_backward attention
+   *   resize_bilinear_backward attention window_attention
    */
   char *op;
   /*
@@ -262,6 +264,10 @@ struct  Samdg__Node
      * attention
      */
     Samdg__Attention *attention;
+    /*
+     * window_attention
+     */
+    Samdg__WindowAttention *window_attention;
   };
 };
 #define SAMDG__NODE__INIT \
@@ -561,6 +567,37 @@ struct  Samdg__Attention
 #define SAMDG__ATTENTION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&samdg__attention__descriptor) \
     , 0, 0 }
+
+
+/*
+ * window_attention: operands qkv [B, H, W, R], the pad row (R values) and optionally a bias
+ * [heads, N, N]; head h's q, k, v columns start at q_offset, k_offset, v_offset + h·head_stride.
+ */
+struct  Samdg__WindowAttention
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean has_window;
+  int64_t window;
+  protobuf_c_boolean has_heads;
+  int64_t heads;
+  protobuf_c_boolean has_d;
+  int64_t d;
+  protobuf_c_boolean has_dv;
+  int64_t dv;
+  protobuf_c_boolean has_scale;
+  float scale;
+  protobuf_c_boolean has_q_offset;
+  int64_t q_offset;
+  protobuf_c_boolean has_k_offset;
+  int64_t k_offset;
+  protobuf_c_boolean has_v_offset;
+  int64_t v_offset;
+  protobuf_c_boolean has_head_stride;
+  int64_t head_stride;
+};
+#define SAMDG__WINDOW_ATTENTION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&samdg__window_attention__descriptor) \
+    , 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 /* Samdg__Graph methods */
@@ -981,6 +1018,25 @@ Samdg__Attention *
 void   samdg__attention__free_unpacked
                      (Samdg__Attention *message,
                       ProtobufCAllocator *allocator);
+/* Samdg__WindowAttention methods */
+void   samdg__window_attention__init
+                     (Samdg__WindowAttention         *message);
+size_t samdg__window_attention__get_packed_size
+                     (const Samdg__WindowAttention   *message);
+size_t samdg__window_attention__pack
+                     (const Samdg__WindowAttention   *message,
+                      uint8_t             *out);
+size_t samdg__window_attention__pack_to_buffer
+                     (const Samdg__WindowAttention   *message,
+                      ProtobufCBuffer     *buffer);
+Samdg__WindowAttention *
+       samdg__window_attention__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   samdg__window_attention__free_unpacked
+                     (Samdg__WindowAttention *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Samdg__Graph_Closure)
@@ -1049,6 +1105,9 @@ typedef void (*Samdg__Resize_Closure)
 typedef void (*Samdg__Attention_Closure)
                  (const Samdg__Attention *message,
                   void *closure_data);
+typedef void (*Samdg__WindowAttention_Closure)
+                 (const Samdg__WindowAttention *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1080,6 +1139,7 @@ extern const ProtobufCMessageDescriptor samdg__size2__descriptor;
 extern const ProtobufCMessageDescriptor samdg__resize_spec__descriptor;
 extern const ProtobufCMessageDescriptor samdg__resize__descriptor;
 extern const ProtobufCMessageDescriptor samdg__attention__descriptor;
+extern const ProtobufCMessageDescriptor samdg__window_attention__descriptor;
 
 PROTOBUF_C__END_DECLS
 

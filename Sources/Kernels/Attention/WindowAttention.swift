@@ -1,0 +1,153 @@
+import Foundation
+import Primitives
+import Tensor
+
+/// `window_attention` (`WindowAttentionSpec`): TinyViT's windowed attention read straight from
+/// the token image, with no padded copy, no window partition and no crop.
+///
+/// Unfused, a TinyViT block zero-pads its [B, H, W, C] tokens to whole windows, permutes them
+/// into windows, runs LayerNorm and the qkv projection on every padded token, attends in every
+/// window (pad queries included), permutes back and crops: at LiteMedSAM's 64×64 stages with
+/// 14×14 and 7×7 windows, 70×70 = 4900 tokens for 4096 (+20%), plus three copies per block. The
+/// compiler (`WindowAttentionFusion`) instead projects only the image's tokens and hands this
+/// kernel the one row every pad token would have become (the row-wise ops applied to a zero
+/// token). Pad tokens still take part as keys and values, as in PyTorch; they are just never
+/// queries.
+///
+/// Algorithm: one task per (image, window, head). The task gathers its window's k and v rows
+/// (the pad row for positions outside the image) and the image's query rows into scratch,
+/// packs the keys (`AttentionMicro.packKeys`), computes the scores of the real queries against
+/// all window² keys, adds the bias row of each query's window position and takes the softmax
+/// (`softmaxRow`, one key block), forms P·v, and writes each normalised row to its token's place
+/// in the [B, H, W, heads·dv] result. With dv not a multiple of 16 the two products go through
+/// single-threaded sgemm instead of the register-blocked microkernels.
+extension AttentionKernel {
+    /// Windows whose scores fit this many floats per task (one key block, no query tiling).
+    public static func windowFits(_ w: WindowAttentionSpec) -> Bool {
+        let n = w.tokens
+        return n <= keyBlock && n * ((n + 15) / 16 * 16) <= 4 * tileBudget
+    }
+
+    /// qkv [B, H, W, R], padRow (R floats), bias [heads, N, N] or nil → out [B, H, W, heads·dv].
+    public static func windowForward(_ w: WindowAttentionSpec, qkv: Tensor, padRow: Tensor, bias: Tensor?, _ out: Tensor) {
+        precondition(windowFits(w), "window_attention: \(w.window)×\(w.window) windows exceed one key block")
+        let (images, h, wd, row) = (qkv.shape[0], qkv.shape[1], qkv.shape[2], qkv.shape[3])
+        let ws = w.window, n = w.tokens, (d, dv, heads) = (w.d, w.dv, w.heads)
+        let rowsOfWindows = (h + ws - 1) / ws, colsOfWindows = (wd + ws - 1) / ws
+        let tasks = images * rowsOfWindows * colsOfWindows * heads
+        if tasks == 0 { return }
+        let g = Geometry(batch: tasks, n: n, m: n, d: d, dv: dv, kh: 0, kw: 0, scale: w.scale, groups: heads)
+        let micro = dv % AttentionMicro.panel == 0
+        let kb = (n + 15) / 16 * 16, spare = max(kb, dv)
+        let packedFloats = micro ? AttentionMicro.packedCount(m: n, d: d) : 0
+        // per worker: packed keys, k, v and q rows, scores, bias row, microkernel spare, max and
+        // sum per row, the unnormalised output rows
+        let per = (packedFloats + n * d + n * dv + n * d + n * kb + kb + 16 + spare + 2 * n + n * dv + 15) & ~15
+        let workers = max(1, min(Parallel.threads, tasks))
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: per * workers)
+        defer { scratch.deallocate() }
+        let positions = UnsafeMutablePointer<Int>.allocate(capacity: n * workers)
+        defer { positions.deallocate() }
+        let src = UnsafePointer(qkv.ptr), pad = UnsafePointer(padRow.ptr), dst = out.ptr
+        let biasPtr = bias.map { UnsafePointer($0.ptr) }
+        let outRow = heads * dv
+        let ls = w.scale * log2e
+        Parallel.forTasks(tasks) { task, worker in
+            let head = task % heads
+            var rest = task / heads
+            let wx = rest % colsOfWindows; rest /= colsOfWindows
+            let wy = rest % rowsOfWindows
+            let image = rest / rowsOfWindows
+            let packed = scratch + worker * per, kbuf = packed + packedFloats, vbuf = kbuf + n * d, qbuf = vbuf + n * dv
+            let s = qbuf + n * d, brow = s + n * kb, extra = brow + kb + 16, rmax = extra + spare, rsum = rmax + n
+            let obuf = rsum + n
+            let pos = positions + worker * n
+            let qc = w.qOffset + head * w.headStride, kc = w.kOffset + head * w.headStride, vc = w.vOffset + head * w.headStride
+            var real = 0
+            for p in 0..<n {
+                let y = wy * ws + p / ws, x = wx * ws + p % ws
+                let inside = y < h && x < wd
+                let r = inside ? src + ((image * h + y) * wd + x) * row : pad
+                (kbuf + p * d).update(from: r + kc, count: d)
+                (vbuf + p * dv).update(from: r + vc, count: dv)
+                if inside {
+                    (qbuf + real * d).update(from: r + qc, count: d)
+                    pos[real] = p
+                    real += 1
+                }
+            }
+            if micro {
+                AttentionMicro.packKeys(kbuf, ldk: d, m: n, d: d, scale: ls, into: packed)
+                AttentionMicro.scores(q: qbuf, ldq: d, rows: real, d: d, packed: packed, panels: kb / 16, s: s, lds: kb,
+                                      rowScratch: extra)
+            } else {
+                Gemm.sgemm(transA: false, transB: true, m: real, n: n, k: d, alpha: ls, a: qbuf, lda: d, b: kbuf, ldb: d,
+                           c: s, ldc: kb)
+            }
+            for i in 0..<real {
+                rmax[i] = -.infinity
+                rsum[i] = 0
+                softmaxRow(g, s + i * kb, keys: 0..<n, bias: biasPtr.map { .full($0 + (head * n + pos[i]) * n) } ?? .none,
+                           brow: brow, rmax: &rmax[i], rsum: &rsum[i], o: obuf + i * dv)
+            }
+            if micro {
+                AttentionMicro.values(p: s, ldp: kb, rows: real, keys: n, v: vbuf, ldv: dv, dv: dv, o: obuf, ldo: dv,
+                                      first: true, rowScratch: extra)
+            } else {
+                Gemm.sgemm(transA: false, transB: false, m: real, n: dv, k: n, a: s, lda: kb, b: vbuf, ldb: dv,
+                           c: obuf, ldc: dv)
+            }
+            for i in 0..<real {
+                let p = pos[i], y = wy * ws + p / ws, x = wx * ws + p % ws
+                normalise(obuf + i * dv, dv, into: dst + ((image * h + y) * wd + x) * outRow + head * dv, dv,
+                          rows: 1, dv: dv, sums: rsum + i)
+            }
+        }
+    }
+
+    /// The unfused semantics in Double, for tests: pad the qkv image with the pad row to whole
+    /// windows, attend in each window and head, crop.
+    public static func windowReference(_ w: WindowAttentionSpec, qkv: Tensor, padRow: Tensor, bias: Tensor?) -> [Float] {
+        let (images, h, wd, row) = (qkv.shape[0], qkv.shape[1], qkv.shape[2], qkv.shape[3])
+        let ws = w.window, n = w.tokens
+        let x = qkv.scalars, pad = padRow.scalars, b = bias?.scalars
+        var out = [Float](repeating: 0, count: images * h * wd * w.heads * w.dv)
+        var logits = [Double](repeating: 0, count: n)
+        for image in 0..<images {
+            for wy in 0..<((h + ws - 1) / ws) {
+                for wx in 0..<((wd + ws - 1) / ws) {
+                    func token(_ p: Int) -> (Int, Int, Bool) {
+                        let y = wy * ws + p / ws, xx = wx * ws + p % ws
+                        return (y, xx, y < h && xx < wd)
+                    }
+                    func value(_ p: Int, _ col: Int) -> Double {
+                        let (y, xx, inside) = token(p)
+                        return Double(inside ? x[((image * h + y) * wd + xx) * row + col] : pad[col])
+                    }
+                    for head in 0..<w.heads {
+                        let qc = w.qOffset + head * w.headStride, kc = w.kOffset + head * w.headStride
+                        let vc = w.vOffset + head * w.headStride
+                        for i in 0..<n {
+                            let (y, xx, inside) = token(i)
+                            if !inside { continue }
+                            for j in 0..<n {
+                                var dot = 0.0
+                                for c in 0..<w.d { dot += value(i, qc + c) * value(j, kc + c) }
+                                logits[j] = Double(w.scale) * dot + (b.map { Double($0[(head * n + i) * n + j]) } ?? 0)
+                            }
+                            let top = logits.max()!
+                            var sum = 0.0
+                            for j in 0..<n { logits[j] = Foundation.exp(logits[j] - top); sum += logits[j] }
+                            for c in 0..<w.dv {
+                                var acc = 0.0
+                                for j in 0..<n { acc += logits[j] * value(j, vc + c) }
+                                out[((image * h + y) * wd + xx) * w.heads * w.dv + head * w.dv + c] = Float(acc / sum)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
