@@ -66,13 +66,16 @@ public struct ConvChain: Hashable, Sendable, CustomStringConvertible {
         let bandRows = (oh + bandsPerImage - 1) / bandsPerImage
         let px = UnsafePointer(x.ptr), p1 = UnsafePointer(w1.ptr), p2 = UnsafePointer(w2.ptr), p3 = UnsafePointer(w3.ptr)
         let py = y.ptr
+        let rows3 = Depthwise.rowKernelApplies(g, kh: kh, kw: kw, width: wd, outWidth: ow)
         Parallel.forTasks(n * bandsPerImage) { task, _ in
             let b = task / bandsPerImage, band = task % bandsPerImage
             let o0 = band * bandRows, o1 = min(oh, o0 + bandRows)
             if o0 >= o1 { return }
             // ring then strip, from the scratch pool (no fresh pages to fault in on every call)
-            Scratch.withBuffer(floats: e * ring * wd + e * rows * ow) { ringBuf in
+            Scratch.withBuffer(floats: e * ring * wd + e * rows * ow + (rows3 ? wd : 0)) { ringBuf in
                 let strip = ringBuf + e * ring * wd
+                let zeros = strip + e * rows * ow       // the zero row `row3x3` reads above and below the image
+                if rows3 { zeros.update(repeating: 0, count: wd) }
                 let xb = px + b * c * h * wd
                 var next = max(0, o0 * sh - g.padH)     // first input row not yet in the ring
                 var s0 = o0
@@ -95,6 +98,17 @@ public struct ConvChain: Hashable, Sendable, CustomStringConvertible {
                         let src = ringBuf + ch * ring * wd
                         let k = p2 + ch * kh * kw
                         let dst = strip + ch * nr * ow
+                        if rows3 {
+                            for oy in s0..<s1 {
+                                func line(_ i: Int) -> UnsafePointer<Float> {
+                                    let iy = oy - g.padH + i
+                                    return iy >= 0 && iy < h ? UnsafePointer(src + (iy % ring) * wd) : UnsafePointer(zeros)
+                                }
+                                Depthwise.row3x3(line(0), line(1), line(2), k, dst + (oy - s0) * ow, ow)
+                            }
+                            spatial.apply(dst, nr * ow, o: k2.o[ch], s: k2.s[ch], t: k2.t[ch])
+                            continue
+                        }
                         dst.update(repeating: 0, count: nr * ow)
                         for oy in s0..<s1 {
                             let out = dst + (oy - s0) * ow
