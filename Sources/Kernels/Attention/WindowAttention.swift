@@ -34,75 +34,95 @@ extension AttentionKernel {
         let (images, h, wd, row) = (qkv.shape[0], qkv.shape[1], qkv.shape[2], qkv.shape[3])
         let ws = w.window, n = w.tokens, (d, dv, heads) = (w.d, w.dv, w.heads)
         let rowsOfWindows = (h + ws - 1) / ws, colsOfWindows = (wd + ws - 1) / ws
-        let tasks = images * rowsOfWindows * colsOfWindows * heads
+        let tasks = images * rowsOfWindows * colsOfWindows
         if tasks == 0 { return }
-        let g = Geometry(batch: tasks, n: n, m: n, d: d, dv: dv, kh: 0, kw: 0, scale: w.scale, groups: heads)
+        let g = Geometry(batch: tasks * heads, n: n, m: n, d: d, dv: dv, kh: 0, kw: 0, scale: w.scale, groups: heads)
         let micro = dv % AttentionMicro.panel == 0
         let kb = (n + 15) / 16 * 16, spare = max(kb, dv)
         let packedFloats = micro ? AttentionMicro.packedCount(m: n, d: d) : 0
-        // per worker: packed keys, k, v and q rows, scores, bias row, microkernel spare, max and
-        // sum per row, the unnormalised output rows
-        let per = (packedFloats + n * d + n * dv + n * d + n * kb + kb + 16 + spare + 2 * n + n * dv + 15) & ~15
+        // per worker: the window's rows, packed keys, compacted query rows (edge windows), scores,
+        // bias row, microkernel spare, max and sum per row, the unnormalised output rows
+        let per = (n * row + packedFloats + n * d + n * kb + kb + 16 + spare + 2 * n + n * dv + 15) & ~15
         let workers = max(1, min(Parallel.threads, tasks))
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: per * workers)
         defer { scratch.deallocate() }
-        let positions = UnsafeMutablePointer<Int>.allocate(capacity: n * workers)
+        let positions = UnsafeMutablePointer<Int>.allocate(capacity: 2 * n * workers)
         defer { positions.deallocate() }
         let src = UnsafePointer(qkv.ptr), pad = UnsafePointer(padRow.ptr), dst = out.ptr
         let biasPtr = bias.map { UnsafePointer($0.ptr) }
         let outRow = heads * dv
         let ls = w.scale * log2e
         Parallel.forTasks(tasks) { task, worker in
-            let head = task % heads
-            var rest = task / heads
-            let wx = rest % colsOfWindows; rest /= colsOfWindows
+            let wx = task % colsOfWindows
+            var rest = task / colsOfWindows
             let wy = rest % rowsOfWindows
-            let image = rest / rowsOfWindows
-            let packed = scratch + worker * per, kbuf = packed + packedFloats, vbuf = kbuf + n * d, qbuf = vbuf + n * dv
+            rest /= rowsOfWindows
+            let image = rest
+            let rows = scratch + worker * per, packed = rows + n * row, qbuf = packed + packedFloats
             let s = qbuf + n * d, brow = s + n * kb, extra = brow + kb + 16, rmax = extra + spare, rsum = rmax + n
             let obuf = rsum + n
-            let pos = positions + worker * n
-            let qc = w.qOffset + head * w.headStride, kc = w.kOffset + head * w.headStride, vc = w.vOffset + head * w.headStride
+            let pos = positions + worker * 2 * n
+            // the window's token rows, whole (each read once, in order), the pad row outside the
+            // image; pos[i] = (window position, token index in the image) of real query i
             var real = 0
-            for p in 0..<n {
-                let y = wy * ws + p / ws, x = wx * ws + p % ws
-                let inside = y < h && x < wd
-                let r = inside ? src + ((image * h + y) * wd + x) * row : pad
-                (kbuf + p * d).update(from: r + kc, count: d)
-                (vbuf + p * dv).update(from: r + vc, count: dv)
-                if inside {
-                    (qbuf + real * d).update(from: r + qc, count: d)
-                    pos[real] = p
-                    real += 1
+            for iy in 0..<ws {
+                let y = wy * ws + iy
+                for ix in 0..<ws {
+                    let p = iy * ws + ix, x = wx * ws + ix
+                    let inside = y < h && x < wd
+                    let token = (image * h + y) * wd + x
+                    (rows + p * row).update(from: inside ? src + token * row : pad, count: row)
+                    if inside {
+                        pos[2 * real] = p
+                        pos[2 * real + 1] = token
+                        real += 1
+                    }
                 }
             }
-            if micro {
-                AttentionMicro.packKeys(kbuf, ldk: d, m: n, d: d, scale: ls, into: packed)
-                AttentionMicro.scores(q: qbuf, ldq: d, rows: real, d: d, packed: packed, panels: kb / 16, s: s, lds: kb,
-                                      rowScratch: extra)
-            } else {
-                Gemm.sgemm(transA: false, transB: true, m: real, n: n, k: d, alpha: ls, a: qbuf, lda: d, b: kbuf, ldb: d,
-                           c: s, ldc: kb)
-            }
-            for i in 0..<real {
-                rmax[i] = -.infinity
-                rsum[i] = 0
-                softmaxRow(g, s + i * kb, keys: 0..<n, bias: biasPtr.map { .full($0 + (head * n + pos[i]) * n) } ?? .none,
-                           brow: brow, rmax: &rmax[i], rsum: &rsum[i], o: obuf + i * dv)
-            }
-            if micro {
-                AttentionMicro.values(p: s, ldp: kb, rows: real, keys: n, v: vbuf, ldv: dv, dv: dv, o: obuf, ldo: dv,
-                                      first: true, rowScratch: extra)
-            } else {
-                Gemm.sgemm(transA: false, transB: false, m: real, n: dv, k: n, a: s, lda: kb, b: vbuf, ldb: dv,
-                           c: obuf, ldc: dv)
-            }
-            for i in 0..<real {
-                let p = pos[i], y = wy * ws + p / ws, x = wx * ws + p % ws
-                normalise(obuf + i * dv, dv, into: dst + ((image * h + y) * wd + x) * outRow + head * dv, dv,
-                          rows: 1, dv: dv, sums: rsum + i)
+            let full = real == n
+            for head in 0..<heads {
+                let qc = w.qOffset + head * w.headStride, kc = w.kOffset + head * w.headStride, vc = w.vOffset + head * w.headStride
+                // queries: in place when the whole window is image, else the real ones compacted
+                var q = UnsafePointer(rows + qc), ldq = row
+                if !full {
+                    for i in 0..<real { copyRow(rows + pos[2 * i] * row + qc, qbuf + i * d, d) }
+                    q = UnsafePointer(qbuf); ldq = d
+                }
+                if micro {
+                    AttentionMicro.packKeys(rows + kc, ldk: row, m: n, d: d, scale: ls, into: packed)
+                    AttentionMicro.scores(q: q, ldq: ldq, rows: real, d: d, packed: packed, panels: kb / 16, s: s, lds: kb,
+                                          rowScratch: extra)
+                } else {
+                    Gemm.sgemm(transA: false, transB: true, m: real, n: n, k: d, alpha: ls, a: q, lda: ldq, b: rows + kc, ldb: row,
+                               c: s, ldc: kb)
+                }
+                for i in 0..<real {
+                    rmax[i] = -.infinity
+                    rsum[i] = 0
+                    softmaxRow(g, s + i * kb, keys: 0..<n, bias: biasPtr.map { .full($0 + (head * n + pos[2 * i]) * n) } ?? .none,
+                               brow: brow, rmax: &rmax[i], rsum: &rsum[i], o: obuf + i * dv)
+                }
+                if micro {
+                    AttentionMicro.values(p: s, ldp: kb, rows: real, keys: n, v: rows + vc, ldv: row, dv: dv, o: obuf, ldo: dv,
+                                          first: true, rowScratch: extra)
+                } else {
+                    Gemm.sgemm(transA: false, transB: false, m: real, n: dv, k: n, a: s, lda: kb, b: rows + vc, ldb: row,
+                               c: obuf, ldc: dv)
+                }
+                for i in 0..<real {
+                    normalise(obuf + i * dv, dv, into: dst + pos[2 * i + 1] * outRow + head * dv, dv, rows: 1, dv: dv, sums: rsum + i)
+                }
             }
         }
+    }
+
+    /// A short row copy inline (a head's 32 floats: two vector moves, where `update(from:)`
+    /// would call memmove once per row).
+    @inline(__always)
+    static func copyRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int) {
+        var c = 0
+        while c + 16 <= count { store16(load16(src + c), dst + c); c += 16 }
+        while c < count { dst[c] = src[c]; c += 1 }
     }
 
     /// The unfused semantics in Double, for tests: pad the qkv image with the pad row to whole
