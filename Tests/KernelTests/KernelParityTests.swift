@@ -35,31 +35,35 @@ final class KernelParityTests: XCTestCase {
         }
     }
 
-    /// Depthwise 3×3 stride-1 convs wide enough for the register row kernel (`Depthwise.row3x3`:
-    /// unaligned 16-column vectors, the last overlapping, scalar edge columns), against a direct
-    /// loop: widths at and around the vector edges, row padding 1 and 0, two multipliers.
+    /// Depthwise 3×3 convs wide enough for the register row kernels (`Depthwise.row3x3`:
+    /// stride 1, unaligned 16-column vectors, the last overlapping, scalar edge columns;
+    /// `row3x3s2`: stride 2 from even/odd halves of 32-column loads), against a direct loop:
+    /// widths at and around the vector edges (odd widths leave a scalar last column at stride
+    /// 2), row padding 1, 0 and 2, two channel multipliers.
     func testDepthwiseRowKernelMatchesDirectLoop() throws {
-        for (wd, padH, m) in [(18, 1, 1), (19, 1, 1), (33, 0, 1), (48, 1, 2), (64, 1, 1), (37, 2, 1)] {
-            let (c, h) = (3, 5)
-            let geo = ConvGeometry(strideH: 1, strideW: 1, padH: padH, padW: 1, dilationH: 1, dilationW: 1, groups: c)
-            XCTAssertTrue(Depthwise.rowKernelApplies(geo, kh: 3, kw: 3, width: wd, outWidth: wd))
+        for (wd, padH, m, st) in [(18, 1, 1, 1), (19, 1, 1, 1), (33, 0, 1, 1), (48, 1, 2, 1), (64, 1, 1, 1), (37, 2, 1, 1),
+                                  (34, 1, 1, 2), (35, 1, 1, 2), (64, 1, 2, 2), (67, 0, 1, 2), (50, 2, 1, 2)] {
+            let (c, h) = (3, 7)
+            let geo = ConvGeometry(strideH: st, strideW: st, padH: padH, padW: 1, dilationH: 1, dilationW: 1, groups: c)
+            let ow = (wd + 2 - 3) / st + 1, oh = (h + 2 * padH - 3) / st + 1
+            XCTAssertTrue(Depthwise.rowKernelApplies(geo, kh: 3, kw: 3, width: wd, outWidth: ow))
             let x = rng.tensor([2, c, h, wd]), w = rng.tensor([c * m, 1, 3, 3])
             let y = try evaluate([x, w]) { g, v in try g.conv2d(v[0], v[1], nil, geo) }
-            let oh = y.shape[2]
-            XCTAssertEqual(y.shape, [2, c * m, h + 2 * padH - 2, wd])
+            XCTAssertEqual(y.shape, [2, c * m, oh, ow])
             var ref = [Float](repeating: 0, count: y.count)
-            for n in 0..<2 { for o in 0..<(c * m) { for oy in 0..<oh { for ox in 0..<wd {
+            for n in 0..<2 { for o in 0..<(c * m) { for oy in 0..<oh { for ox in 0..<ow {
                 var s: Double = 0
                 for i in 0..<3 { for j in 0..<3 {
-                    let iy = oy - padH + i, ix = ox - 1 + j
+                    let iy = oy * st - padH + i, ix = ox * st - 1 + j
                     if iy >= 0 && iy < h && ix >= 0 && ix < wd {
                         s += Double(x.floats[((n * c + o / m) * h + iy) * wd + ix]) * Double(w.floats[o * 9 + i * 3 + j])
                     }
                 } }
-                ref[((n * c * m + o) * oh + oy) * wd + ox] = Float(s)
+                ref[((n * c * m + o) * oh + oy) * ow + ox] = Float(s)
             } } } }
-            XCTAssertLessThan(relativeL2(y.scalars, ref), 1e-6, "width \(wd) padH \(padH)")
-            XCTAssertLessThan(zip(y.scalars, ref).map { abs($0 - $1) }.max()!, 1e-5, "width \(wd) padH \(padH)")
+            let what = "width \(wd) padH \(padH) stride \(st)"
+            XCTAssertLessThan(relativeL2(y.scalars, ref), 1e-6, what)
+            XCTAssertLessThan(zip(y.scalars, ref).map { abs($0 - $1) }.max()!, 1e-5, what)
         }
     }
 

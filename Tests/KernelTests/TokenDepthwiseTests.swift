@@ -39,6 +39,9 @@ final class TokenDepthwiseTests: XCTestCase {
             (2, 7, 9, 32, 3, ConvGeometry(padding: 1, groups: 32), true, nil),              // TinyViT's local conv
             (1, 8, 8, 20, 3, ConvGeometry(stride: 2, padding: 1, groups: 20), true, .geluErf),  // C not a multiple of 16
             (1, 5, 6, 16, 5, ConvGeometry(padding: 2, dilation: 1, groups: 16), false, nil),     // no epilogue
+            (1, 9, 11, 48, 3, ConvGeometry(padding: 2, dilation: 2, groups: 48), true, nil),    // 3×3 dilated: interior columns
+            (1, 6, 19, 16, 3, ConvGeometry(padding: 0, groups: 16), false, nil),                // 3×3 unpadded
+            (2, 5, 17, 33, 3, ConvGeometry(strideH: 1, strideW: 2, padH: 1, padW: 2, dilationH: 1, dilationW: 1, groups: 33), true, nil),
         ]
         for (b, h, w, c, k, geo, bn, act) in cases {
             let (g, bind) = try graph(b: b, h: h, w: w, c: c, k: k, geo, bn: bn, act: act)

@@ -101,10 +101,10 @@ public struct ConvChain: Hashable, Sendable, CustomStringConvertible {
                         if rows3 {
                             for oy in s0..<s1 {
                                 func line(_ i: Int) -> UnsafePointer<Float> {
-                                    let iy = oy - g.padH + i
+                                    let iy = oy * sh - g.padH + i
                                     return iy >= 0 && iy < h ? UnsafePointer(src + (iy % ring) * wd) : UnsafePointer(zeros)
                                 }
-                                Depthwise.row3x3(line(0), line(1), line(2), k, dst + (oy - s0) * ow, ow)
+                                Depthwise.row3x3(stride: sw, line(0), line(1), line(2), k, dst + (oy - s0) * ow, ow, width: wd)
                             }
                             spatial.apply(dst, nr * ow, o: k2.o[ch], s: k2.s[ch], t: k2.t[ch])
                             continue

@@ -25,10 +25,10 @@ public enum Depthwise {
                 if rows3 {
                     for oy in 0..<oh {
                         func line(_ i: Int) -> UnsafePointer<Float> {
-                            let iy = oy - g.padH + i
+                            let iy = oy * g.strideH - g.padH + i
                             return iy >= 0 && iy < h ? UnsafePointer(src + iy * wd) : UnsafePointer(zeros)
                         }
-                        row3x3(line(0), line(1), line(2), k, dst + oy * ow, ow)
+                        row3x3(stride: g.strideW, line(0), line(1), line(2), k, dst + oy * ow, ow, width: wd)
                     }
                     finish?(o, dst)
                     continue
@@ -128,11 +128,63 @@ public enum Depthwise {
         }
     }
 
-    /// Whether `row3x3` computes this geometry's rows: 3×3 taps, stride 1, no dilation, one
-    /// column of padding, output as wide as the input and at least 18 columns.
+    /// Whether `row3x3` (stride 1: output as wide as the input, at least 18 columns) or
+    /// `row3x3s2` (stride 2: at least 34 input columns) computes this geometry's rows: 3×3 taps,
+    /// equal strides, no dilation, one column of padding.
     public static func rowKernelApplies(_ g: ConvGeometry, kh: Int, kw: Int, width: Int, outWidth: Int) -> Bool {
-        kh == 3 && kw == 3 && g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 && g.dilationW == 1 && g.padW == 1
-            && outWidth == width && width >= 18
+        guard kh == 3 && kw == 3 && g.strideH == g.strideW && g.dilationH == 1 && g.dilationW == 1 && g.padW == 1 else { return false }
+        switch g.strideW {
+        case 1: return outWidth == width && width >= 18
+        case 2: return outWidth == (width - 1) / 2 + 1 && width >= 34
+        default: return false
+        }
+    }
+
+    /// One row of the stride-2 case: out[x] = Σ_i Σ_j k[3i + j]·row_i[2x + j − 1] for x < n, input
+    /// columns outside [0, width) reading as zero. Each 16-output vector takes its even and odd
+    /// input columns from two 32-column loads (`evenHalf` / `oddHalf`); taps are summed in the
+    /// shifted-row form's order. Outputs a vector cannot reach (column 0, an odd width's last) are scalar.
+    @inline(__always)
+    static func row3x3s2(_ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>, _ r2: UnsafePointer<Float>, _ k: UnsafePointer<Float>,
+                         _ out: UnsafeMutablePointer<Float>, _ n: Int, width: Int) {
+        @inline(__always) func edge(_ x: Int) {
+            var s: Float = 0
+            for i in 0..<3 {
+                let r = i == 0 ? r0 : (i == 1 ? r1 : r2)
+                for j in 0..<3 where 2 * x + j - 1 >= 0 && 2 * x + j - 1 < width { s += k[3 * i + j] * r[2 * x + j - 1] }
+            }
+            out[x] = s
+        }
+        @inline(__always) func load32(_ p: UnsafePointer<Float>) -> SIMD32<Float> {
+            UnsafeRawPointer(p).loadUnaligned(as: SIMD32<Float>.self)
+        }
+        edge(0)
+        let w0 = V(repeating: k[0]), w1 = V(repeating: k[1]), w2 = V(repeating: k[2])
+        let w3 = V(repeating: k[3]), w4 = V(repeating: k[4]), w5 = V(repeating: k[5])
+        let w6 = V(repeating: k[6]), w7 = V(repeating: k[7]), w8 = V(repeating: k[8])
+        let last = (width - 32) / 2          // the last vector's first output: reads columns up to 2·last + 31 < width
+        var x = 1
+        while true {
+            let c = min(x, last)
+            var acc = V(repeating: 0)
+            var a = load32(r0 + 2 * c), b = load32(r0 + 2 * c - 2)
+            acc = acc + w0 * b.oddHalf; acc = acc + w1 * a.evenHalf; acc = acc + w2 * a.oddHalf
+            a = load32(r1 + 2 * c); b = load32(r1 + 2 * c - 2)
+            acc = acc + w3 * b.oddHalf; acc = acc + w4 * a.evenHalf; acc = acc + w5 * a.oddHalf
+            a = load32(r2 + 2 * c); b = load32(r2 + 2 * c - 2)
+            acc = acc + w6 * b.oddHalf; acc = acc + w7 * a.evenHalf; acc = acc + w8 * a.oddHalf
+            store16(acc, out + c)
+            if c == last { break }
+            x += 16
+        }
+        for x in (last + 16)..<n { edge(x) }
+    }
+
+    /// `row3x3` or `row3x3s2` by stride.
+    @inline(__always)
+    static func row3x3(stride: Int, _ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>, _ r2: UnsafePointer<Float>,
+                       _ k: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int, width: Int) {
+        if stride == 1 { row3x3(r0, r1, r2, k, out, n) } else { row3x3s2(r0, r1, r2, k, out, n, width: width) }
     }
 
     /// One output row of a 3×3, stride-1 depthwise conv with one column of padding:

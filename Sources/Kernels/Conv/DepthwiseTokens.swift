@@ -30,6 +30,9 @@ public enum DepthwiseTokens {
                     let bi = row / oh, oy = row % oh
                     let src = UnsafePointer(x.ptr) + bi * h * wd * c
                     let out = y.ptr + (bi * oh + oy) * ow * c
+                    if kh == 3 && kw == 3 {
+                        row3x3(src, row: oy, g, h: h, w: wd, c: c, taps: UnsafePointer(t), out: out, ow: ow)
+                    } else {
                     for ox in 0..<ow {
                         let dst = out + ox * c
                         var ch = 0
@@ -49,6 +52,7 @@ public enum DepthwiseTokens {
                             if vec { store16(acc, dst + ch); ch += 16 } else { dst[ch] = s; ch += 1 }
                         }
                     }
+                    }
                     // epilogue over the row: channel affine, then the activation
                     for ox in 0..<ow {
                         let p = out + ox * c
@@ -62,6 +66,67 @@ public enum DepthwiseTokens {
                     if let f = epilogue.activation { UnaryKernels.applySerial(f, out, out, count: ow * c) }
                 }
             }
+        }
+    }
+
+    /// One output row of a 3×3 depthwise conv on channels-last tokens, 16 channels at a time:
+    /// the nine tap vectors stay in registers across the row, and interior columns (all three
+    /// taps inside the image) run without bounds checks. Taps are summed in the generic loop's
+    /// order (row by row, multiply then add; taps outside the image skipped), so results equal it.
+    /// `taps` is [9][C].
+    static func row3x3(_ src: UnsafePointer<Float>, row oy: Int, _ g: ConvGeometry, h: Int, w wd: Int, c: Int,
+                       taps: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, ow: Int) {
+        func input(_ i: Int) -> UnsafePointer<Float>? {
+            let iy = oy * g.strideH - g.padH + i * g.dilationH
+            return iy >= 0 && iy < h ? src + iy * wd * c : nil
+        }
+        let r0 = input(0), r1 = input(1), r2 = input(2)
+        // columns whose three taps are all inside: ox·s − p ≥ 0 and ox·s − p + 2d < W
+        let sw = g.strideW, pw = g.padW, dw = g.dilationW
+        let lo = min(ow, (pw + sw - 1) / sw)
+        let hi = max(lo, min(ow, wd - 2 * dw + pw > 0 ? (wd - 2 * dw + pw - 1) / sw + 1 : 0))
+        var ch = 0
+        while ch + 16 <= c {
+            let w0 = load16(taps + ch), w1 = load16(taps + c + ch), w2 = load16(taps + 2 * c + ch)
+            let w3 = load16(taps + 3 * c + ch), w4 = load16(taps + 4 * c + ch), w5 = load16(taps + 5 * c + ch)
+            let w6 = load16(taps + 6 * c + ch), w7 = load16(taps + 7 * c + ch), w8 = load16(taps + 8 * c + ch)
+            @inline(__always) func line(_ r: UnsafePointer<Float>?, _ x0: Int, _ a: V, _ b: V, _ e: V, _ acc: inout V) {
+                guard let r else { return }
+                let p = r + x0 * c + ch
+                acc += load16(p) * a; acc += load16(p + dw * c) * b; acc += load16(p + 2 * dw * c) * e
+            }
+            @inline(__always) func edge(_ r: UnsafePointer<Float>?, _ ox: Int, _ a: V, _ b: V, _ e: V, _ acc: inout V) {
+                guard let r else { return }
+                for j in 0..<3 {
+                    let ix = ox * sw - pw + j * dw
+                    if ix >= 0 && ix < wd { acc += load16(r + ix * c + ch) * (j == 0 ? a : (j == 1 ? b : e)) }
+                }
+            }
+            for ox in 0..<ow {
+                var acc = V(repeating: 0)
+                if ox >= lo && ox < hi {
+                    let x0 = ox * sw - pw
+                    line(r0, x0, w0, w1, w2, &acc); line(r1, x0, w3, w4, w5, &acc); line(r2, x0, w6, w7, w8, &acc)
+                } else {
+                    edge(r0, ox, w0, w1, w2, &acc); edge(r1, ox, w3, w4, w5, &acc); edge(r2, ox, w6, w7, w8, &acc)
+                }
+                store16(acc, out + ox * c + ch)
+            }
+            ch += 16
+        }
+        while ch < c {
+            for ox in 0..<ow {
+                var s: Float = 0
+                for i in 0..<3 {
+                    guard let r = i == 0 ? r0 : (i == 1 ? r1 : r2) else { continue }
+                    for j in 0..<3 {
+                        let ix = ox * sw - pw + j * dw
+                        if ix >= 0 && ix < wd { s += r[ix * c + ch] * taps[(i * 3 + j) * c + ch] }
+                    }
+                }
+                out[ox * c + ch] = s
+            }
+            ch += 1
         }
     }
 }
