@@ -37,7 +37,13 @@ public enum ConvKernels {
             }
             return
         }
-        if winograd && Winograd.suits(x: x.shape, w: w.shape, y: y.shape, g) {
+        let wino = winograd && Winograd.suits(x: x.shape, w: w.shape, y: y.shape, g)
+        if TapRegions.suits(x: x.shape, w: w.shape, y: y.shape, g, winograd: wino) {
+            TapRegions.forward(x: x, w: w, g, y: y)
+            epilogue?.apply(y, operands: operands)
+            return
+        }
+        if wino {
             Winograd.forward(x: x, w: w, pad: g.padH, dilation: g.dilationH, flipped: false, y: y)
             epilogue?.apply(y, operands: operands)
             return
@@ -57,10 +63,19 @@ public enum ConvKernels {
         if isDepthwise(x: dx.shape, g: g) { Depthwise.backwardInput(dy, w, g, dx); return }
         // stride 1: dx = conv(dy, w rotated and transposed; padding 2d − p)
         let tp = 2 * g.dilationH - g.padH
-        if winograd && tp >= 0 && dx.shape.count == 4 && w.shape.count == 4,
-           Winograd.suits(x: dy.shape, w: [w.shape[1], w.shape[0], w.shape[2], w.shape[3]], y: dx.shape,
-                          ConvGeometry(strideH: g.strideH, strideW: g.strideW, padH: tp, padW: 2 * g.dilationW - g.padW,
-                                       dilationH: g.dilationH, dilationW: g.dilationW, groups: g.groups)) {
+        let wino = winograd && tp >= 0 && dx.shape.count == 4 && w.shape.count == 4
+            && Winograd.suits(x: dy.shape, w: [w.shape[1], w.shape[0], w.shape[2], w.shape[3]], y: dx.shape,
+                              ConvGeometry(strideH: g.strideH, strideW: g.strideW, padH: tp, padW: 2 * g.dilationW - g.padW,
+                                           dilationH: g.dilationH, dilationW: g.dilationW, groups: g.groups))
+        if dx.shape.count == 4 && w.shape.count == 4 && g.strideH == 1 && g.strideW == 1 && g.groups == 1 {
+            let tg = TapRegions.transposedGeometry(g, kh: w.shape[2], kw: w.shape[3])
+            if tg.padH >= 0 && tg.padW >= 0,
+               TapRegions.suits(x: dy.shape, w: [w.shape[1], w.shape[0], w.shape[2], w.shape[3]], y: dx.shape, tg, winograd: wino) {
+                TapRegions.backwardInput(dy: dy, w: w, g, dx: dx)
+                return
+            }
+        }
+        if wino {
             Winograd.forward(x: dy, w: w, pad: tp, dilation: g.dilationH, flipped: true, y: dx)
             return
         }
@@ -92,7 +107,12 @@ public enum ConvKernels {
     /// dw = Σₙ dy · im2col(x)ᵀ
     public static func backwardWeight(_ x: Tensor, _ dy: Tensor, _ g: ConvGeometry, _ dw: Tensor, winograd: Bool = true) {
         if isDepthwise(x: x.shape, g: g) { Depthwise.backwardWeight(x, dy, g, dw); return }
-        if winograd && Winograd.suits(x: x.shape, w: dw.shape, y: dy.shape, g) {
+        let wino = winograd && Winograd.suits(x: x.shape, w: dw.shape, y: dy.shape, g)
+        if TapRegions.suits(x: x.shape, w: dw.shape, y: dy.shape, g, winograd: wino) {
+            TapRegions.backwardWeight(x: x, dy: dy, g, dw: dw)
+            return
+        }
+        if wino {
             Winograd.backwardWeight(x: x, dy: dy, pad: g.padH, dilation: g.dilationH, dw: dw)
             return
         }

@@ -41,8 +41,13 @@ public enum Winograd {
         guard x.count == 4, w.count == 4, y.count == 4, w[2] == 3, w[3] == 3, g.groups == 1,
               g.strideH == 1, g.strideW == 1, g.dilationH == g.dilationW, g.padH == g.padW else { return false }
         guard enabled && w[0] >= minChannels && w[1] >= minChannels else { return false }
-        let grid = Grid(n: 1, oh: y[2], ow: y[3], d: g.dilationH)
-        return Double(y[2] * y[3]) >= minOccupancy * Double(4 * grid.perImage)
+        return occupancy(y: y, dilation: g.dilationH) >= minOccupancy
+    }
+
+    /// The share of the tiles' 2×2 outputs that lie inside the output.
+    public static func occupancy(y: [Int], dilation: Int) -> Double {
+        let grid = Grid(n: 1, oh: y[2], ow: y[3], d: dilation)
+        return Double(y[2] * y[3]) / Double(max(1, 4 * grid.perImage))
     }
 
     /// Smallest share of the tiles' 2×2 outputs that lie inside the output: at large dilations
