@@ -73,16 +73,24 @@ public enum TapRegions {
     /// `SAMDG_TAP_REGIONS=0` turns the regions off (im2col or Winograd instead).
     nonisolated(unsafe) public static var enabled = ProcessInfo.processInfo.environment["SAMDG_TAP_REGIONS"] != "0"
 
-    /// y = conv(x, w) (stride 1, one group, padding and dilation per axis from `g`).
-    public static func forward(x: Tensor, w: Tensor, _ g: ConvGeometry, y: Tensor) {
+    /// y = conv(x, w) (stride 1, one group, padding and dilation per axis from `g`); with
+    /// `flipped`, w is [C, K, kh, kw] and the convolution uses it rotated 180° and transposed
+    /// (the input gradient's kernel, never materialised).
+    public static func forward(x: Tensor, w: Tensor, _ g: ConvGeometry, y: Tensor, flipped: Bool = false) {
         let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let (k, kh, kw, oh, ow) = (w.shape[0], w.shape[2], w.shape[3], y.shape[2], y.shape[3])
+        let (k, kh, kw, oh, ow) = (y.shape[1], w.shape[2], w.shape[3], y.shape[2], y.shape[3])
         let taps = kh * kw
         // the weight as [K][taps][C]: the columns of adjacent taps adjacent
         let wr = UnsafeMutablePointer<Float>.allocate(capacity: k * taps * c)
         defer { wr.deallocate() }
         Parallel.forChunks(k, grain: 1) { r in
-            for o in r { for ci in 0..<c { for t in 0..<taps { wr[(o * taps + t) * c + ci] = w.ptr[(o * c + ci) * taps + t] } } }
+            for o in r {
+                for ci in 0..<c {
+                    for t in 0..<taps {
+                        wr[(o * taps + t) * c + ci] = flipped ? w.ptr[(ci * k + o) * taps + taps - 1 - t] : w.ptr[(o * c + ci) * taps + t]
+                    }
+                }
+            }
         }
         let by = bands(out: oh, inp: h, k: kh, pad: g.padH, dilation: g.dilationH)
         let bx = bands(out: ow, inp: wd, k: kw, pad: g.padW, dilation: g.dilationW)
@@ -110,12 +118,7 @@ public enum TapRegions {
 
     /// dx = convᵀ(dy, w) at stride 1: the forward on dy with w rotated 180° and transposed.
     public static func backwardInput(dy: Tensor, w: Tensor, _ g: ConvGeometry, dx: Tensor) {
-        let (k, c, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
-        let flipped = Tensor(zeros: [c, k, kh, kw])
-        for o in 0..<k { for ci in 0..<c { for i in 0..<kh { for j in 0..<kw {
-            flipped.ptr[((ci * k + o) * kh + kh - 1 - i) * kw + kw - 1 - j] = w.ptr[((o * c + ci) * kh + i) * kw + j]
-        } } } }
-        forward(x: dy, w: flipped, transposedGeometry(g, kh: kh, kw: kw), y: dx)
+        forward(x: dy, w: w, transposedGeometry(g, kh: w.shape[2], kw: w.shape[3]), y: dx, flipped: true)
     }
 
     /// The geometry of the input gradient as a forward convolution (padding d(k−1) − p).
@@ -162,8 +165,9 @@ public enum TapRegions {
         }
     }
 
-    /// Bound on one rectangle's column matrix (32 MiB).
-    static let maxFloats = 8 << 20
+    /// Bound on one rectangle's column matrix (16 MiB; R50's ASPP then still multiplies
+    /// 2048-channel patches by 640 columns at a time).
+    static let maxFloats = 4 << 20
 
     /// The column matrix of kernel row i and the valid kernel columns of rectangle ry × rx:
     /// out[(j − rx.first)·C + ci, (img·rh + yy)·rw + xx] = x[img, ci, ry.lo + yy − p + i·d, rx.lo + xx − p + j·d].
