@@ -103,6 +103,37 @@ struct StridedView: Equatable {
         }
     }
 
+    /// The view node `id` makes of the buffer that its chain of reshapes, permutes and slices
+    /// reads (the first node up the chain that is none of them).
+    static func of(_ id: Int, in g: Graph) -> StridedView? {
+        let n = g.nodes[id]
+        switch n.op {
+        case .reshape, .permute, .slice: return of(n.inputs[0].id, in: g)?.applying(n.op, shape: n.shape)
+        default: return .contiguous(id, n.shape)
+        }
+    }
+
+    /// Where the elements of the value that `chain` starts from lie in the buffer of its last
+    /// node: `chain` is reshapes and permutes, each reading the one before, undone from the last
+    /// (nil for an empty chain or another op).
+    static func pulledBack(through chain: [Int], in g: Graph) -> StridedView? {
+        guard let end = chain.last else { return nil }
+        var out: StridedView? = .contiguous(end, g.nodes[end].shape)
+        for c in chain.reversed() {
+            let input = g.nodes[c].inputs[0].id
+            switch g.nodes[c].op {
+            case .reshape: out = out?.reshaped(g.nodes[input].shape)
+            case .permute(let p):
+                if var v = out {
+                    for (a, src) in p.enumerated() { v.axes[src] = out!.axes[a] }
+                    out = v
+                }
+            default: return nil
+            }
+        }
+        return out
+    }
+
     /// As an attention operand: logical [batch…, rows, columns] with contiguous columns.
     func operandLayout() -> AttentionOperandLayout? {
         let c = canonical
@@ -163,17 +194,7 @@ struct StridedAttentionGroups {
     init(_ g: Graph, live: [Bool], isOutput: Set<Int>) {
         var consumers = [[Int]](repeating: [], count: g.nodes.count)
         for (i, n) in g.nodes.enumerated() where live[i] { for v in n.inputs { consumers[v.id].append(i) } }
-        func isView(_ op: Op) -> Bool {
-            switch op {
-            case .reshape, .permute, .slice: return true
-            default: return false
-            }
-        }
-        func view(of id: Int) -> StridedView? {
-            let n = g.nodes[id]
-            guard isView(n.op) else { return .contiguous(id, n.shape) }
-            return view(of: n.inputs[0].id)?.applying(n.op, shape: n.shape)
-        }
+        func view(of id: Int) -> StridedView? { StridedView.of(id, in: g) }
         for i in g.nodes.indices where live[i] {
             guard case .attention(let scale) = g.nodes[i].op, (3...5).contains(g.nodes[i].inputs.count) else { continue }
             let ins = g.nodes[i].inputs.map(\.id)
@@ -203,20 +224,7 @@ struct StridedAttentionGroups {
             /// the attention result's layout inside the buffer of chain[len - 1] (the longest prefix
             /// the kernel can write through wins)
             func layout(_ len: Int) -> AttentionOperandLayout? {
-                let end = len == 0 ? i : chain[len - 1]
-                var out: StridedView? = .contiguous(end, g.nodes[end].shape)
-                for c in chain.prefix(len).reversed() {
-                    let input = g.nodes[c].inputs[0].id
-                    switch g.nodes[c].op {
-                    case .reshape: out = out?.reshaped(g.nodes[input].shape)
-                    case .permute(let p):
-                        if var v = out {
-                            for (a, src) in p.enumerated() { v.axes[src] = out!.axes[a] }
-                            out = v
-                        }
-                    default: out = nil
-                    }
-                }
+                let out = len == 0 ? .contiguous(i, g.nodes[i].shape) : StridedView.pulledBack(through: Array(chain.prefix(len)), in: g)
                 guard let ov = out, ov.shape == g.nodes[i].shape else { return nil }
                 return ov.operandLayout()
             }

@@ -84,17 +84,17 @@ public enum WindowAttentionFusion {
                 let rank = g.nodes[m.windows].shape.count
                 let rows = try out.reshape(map[m.image]!, Array(repeating: 1, count: rank - 2) + [m.b * m.h * m.w, m.c])
                 // (with nothing padded the kernel never reads the pad row: zeros, no GEMM)
-                let zero = out.constant(0, Array(repeating: 1, count: rank - 1) + [m.c])
-                var onRows: [Int: Value] = [m.windows: rows], onZero: [Int: Value] = [m.windows: zero]
+                var onRows: [Int: Value] = [m.windows: rows]
+                var onZero: [Int: Value]? = m.padded ? [m.windows: out.constant(0, Array(repeating: 1, count: rank - 1) + [m.c])] : nil
                 for k in m.chain {
                     let node = g.nodes[k]
                     out.currentLabel = node.label
                     onRows[k] = try out.add(node.op, node.inputs.map { onRows[$0.id] ?? map[$0.id]! })
-                    if m.padded { onZero[k] = try out.add(node.op, node.inputs.map { onZero[$0.id] ?? map[$0.id]! }) }
+                    if let z = onZero { onZero![k] = try out.add(node.op, node.inputs.map { z[$0.id] ?? map[$0.id]! }) }
                 }
                 let r = g.nodes[m.y].shape.last!
                 fused[i] = (try out.reshape(onRows[m.y]!, [m.b, m.h, m.w, r]),
-                            m.padded ? try out.reshape(onZero[m.y]!, [r]) : out.constant(0, [r]))
+                            try onZero.map { try out.reshape($0[m.y]!, [r]) } ?? out.constant(0, [r]))
             }
             if let y = ends[i], let m = matches[y], let f = fused[y] {
                 out.currentLabel = n.label
@@ -113,13 +113,7 @@ public enum WindowAttentionFusion {
     static func match(_ g: Graph, _ i: Int, consumers: [[Int]], outputs: Set<Int>) -> Match? {
         let a = g.nodes[i]
         guard case .attention(let scale) = a.op, a.inputs.count == 3 || a.inputs.count == 4 else { return nil }
-        func view(of id: Int) -> StridedView? {
-            let n = g.nodes[id]
-            switch n.op {
-            case .reshape, .permute, .slice: return view(of: n.inputs[0].id)?.applying(n.op, shape: n.shape)
-            default: return .contiguous(id, n.shape)
-            }
-        }
+        func view(of id: Int) -> StridedView? { StridedView.of(id, in: g) }
         let qs = g.nodes[a.inputs[0].id].shape, vs = g.nodes[a.inputs[2].id].shape
         guard qs.count == 4, vs.count == 4 else { return nil }
         let (nw, heads, n, d, dv) = (qs[0], qs[1], qs[2], qs[3], vs[3])
@@ -240,18 +234,9 @@ public enum WindowAttentionFusion {
         /// the attention's result lies in node u's buffer as the window unpartition puts it
         /// (u: any reshape of [B, Hp, Wp, heads·dv])
         func unpartitions(_ u: Int) -> Bool {
-            guard ShapeMath.count(g.nodes[u].shape) == b * hp * wp * cOut, g.nodes[u].shape.last == cOut else { return false }
-            var up: StridedView? = .contiguous(u, g.nodes[u].shape)
-            for k in downs.prefix(through: downs.firstIndex(of: u)!).reversed() {
-                let input = g.nodes[k].inputs[0].id
-                switch g.nodes[k].op {
-                case .reshape: up = up?.reshaped(g.nodes[input].shape)
-                case .permute(let p):
-                    if var v = up { for (ax, src) in p.enumerated() { v.axes[src] = up!.axes[ax] }; up = v }
-                default: up = nil
-                }
-            }
-            guard let got = up, let expect = StridedView.contiguous(u, [b, hp, wp, cOut]).reshaped([b, hp / ws, ws, wp / ws, ws, heads, dv])?
+            guard ShapeMath.count(g.nodes[u].shape) == b * hp * wp * cOut, g.nodes[u].shape.last == cOut,
+                  let got = StridedView.pulledBack(through: Array(downs.prefix(through: downs.firstIndex(of: u)!)), in: g),
+                  let expect = StridedView.contiguous(u, [b, hp, wp, cOut]).reshaped([b, hp / ws, ws, wp / ws, ws, heads, dv])?
                     .permuted([0, 1, 3, 5, 2, 4, 6])?.reshaped([nw, heads, n, dv]) else { return false }
             return expect == got.canonical
         }

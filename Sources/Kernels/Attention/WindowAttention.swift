@@ -14,12 +14,13 @@ import Tensor
 /// token). Pad tokens still take part as keys and values, as in PyTorch; they are just never
 /// queries.
 ///
-/// Algorithm: one task per (image, window, head). The task gathers its window's k and v rows
-/// (the pad row for positions outside the image) and the image's query rows into scratch,
-/// packs the keys (`AttentionMicro.packKeys`), computes the scores of the real queries against
-/// all window² keys, adds the bias row of each query's window position and takes the softmax
-/// (`softmaxRow`, one key block), forms P·v, and writes each normalised row to its token's place
-/// in the [B, H, W, heads·dv] result. With dv not a multiple of 16 the two products go through
+/// Algorithm: one task per (image, window). The task copies its window's token rows whole into
+/// scratch (the pad row for positions outside the image), each read once and in order; then per
+/// head it packs the keys from those rows (`AttentionMicro.packKeys`), computes the scores of
+/// the real queries (read in place, compacted only in edge windows) against all window² keys,
+/// adds the bias row of each query's window position and takes the softmax (`softmaxRow`, one
+/// key block), forms P·v, and writes each normalised row to its token's place in the
+/// [B, H, W, heads·dv] result. With dv not a multiple of 16 the two products go through
 /// single-threaded sgemm instead of the register-blocked microkernels.
 extension AttentionKernel {
     /// Windows whose scores fit this many floats per task (one key block, no query tiling).

@@ -61,23 +61,21 @@ public enum ConvKernels {
     /// dx = convᵀ(dy, w) with dx of shape `dx.shape`
     public static func backwardInput(_ dy: Tensor, _ w: Tensor, _ g: ConvGeometry, _ dx: Tensor, winograd: Bool = true) {
         if isDepthwise(x: dx.shape, g: g) { Depthwise.backwardInput(dy, w, g, dx); return }
-        // stride 1: dx = conv(dy, w rotated and transposed; padding 2d − p)
-        let tp = 2 * g.dilationH - g.padH
-        let wino = winograd && tp >= 0 && dx.shape.count == 4 && w.shape.count == 4
-            && Winograd.suits(x: dy.shape, w: [w.shape[1], w.shape[0], w.shape[2], w.shape[3]], y: dx.shape,
-                              ConvGeometry(strideH: g.strideH, strideW: g.strideW, padH: tp, padW: 2 * g.dilationW - g.padW,
-                                           dilationH: g.dilationH, dilationW: g.dilationW, groups: g.groups))
+        // stride 1: dx = conv(dy, w rotated and transposed; padding d(k − 1) − p), by Winograd or regions
         if dx.shape.count == 4 && w.shape.count == 4 && g.strideH == 1 && g.strideW == 1 && g.groups == 1 {
             let tg = TapRegions.transposedGeometry(g, kh: w.shape[2], kw: w.shape[3])
-            if tg.padH >= 0 && tg.padW >= 0,
-               TapRegions.suits(x: dy.shape, w: [w.shape[1], w.shape[0], w.shape[2], w.shape[3]], y: dx.shape, tg, winograd: wino) {
-                TapRegions.backwardInput(dy: dy, w: w, g, dx: dx)
-                return
+            let wt = [w.shape[1], w.shape[0], w.shape[2], w.shape[3]]
+            if tg.padH >= 0 && tg.padW >= 0 {
+                let wino = winograd && Winograd.suits(x: dy.shape, w: wt, y: dx.shape, tg)
+                if TapRegions.suits(x: dy.shape, w: wt, y: dx.shape, tg, winograd: wino) {
+                    TapRegions.backwardInput(dy: dy, w: w, g, dx: dx)
+                    return
+                }
+                if wino {
+                    Winograd.forward(x: dy, w: w, pad: tg.padH, dilation: g.dilationH, flipped: true, y: dx)
+                    return
+                }
             }
-        }
-        if wino {
-            Winograd.forward(x: dy, w: w, pad: tp, dilation: g.dilationH, flipped: true, y: dx)
-            return
         }
         let d = dims(x: dx.shape, w: w.shape, y: dy.shape, g: g)
         let og = w.shape[0] / g.groups, kk = d.c * d.kh * d.kw, plane = d.oh * d.ow

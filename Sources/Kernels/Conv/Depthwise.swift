@@ -147,14 +147,7 @@ public enum Depthwise {
     @inline(__always)
     static func row3x3s2(_ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>, _ r2: UnsafePointer<Float>, _ k: UnsafePointer<Float>,
                          _ out: UnsafeMutablePointer<Float>, _ n: Int, width: Int) {
-        @inline(__always) func edge(_ x: Int) {
-            var s: Float = 0
-            for i in 0..<3 {
-                let r = i == 0 ? r0 : (i == 1 ? r1 : r2)
-                for j in 0..<3 where 2 * x + j - 1 >= 0 && 2 * x + j - 1 < width { s += k[3 * i + j] * r[2 * x + j - 1] }
-            }
-            out[x] = s
-        }
+        @inline(__always) func edge(_ x: Int) { out[x] = edgeColumn(r0, r1, r2, k, x, stride: 2, width: width) }
         @inline(__always) func load32(_ p: UnsafePointer<Float>) -> SIMD32<Float> {
             UnsafeRawPointer(p).loadUnaligned(as: SIMD32<Float>.self)
         }
@@ -180,6 +173,19 @@ public enum Depthwise {
         for x in (last + 16)..<n { edge(x) }
     }
 
+    /// One output column of the row kernels the vectors do not reach, in the same tap order:
+    /// Σ_i Σ_j k[3i + j]·row_i[s·x + j − 1] over input columns inside [0, width).
+    @inline(__always)
+    static func edgeColumn(_ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>, _ r2: UnsafePointer<Float>, _ k: UnsafePointer<Float>,
+                           _ x: Int, stride: Int, width: Int) -> Float {
+        var s: Float = 0
+        for i in 0..<3 {
+            let r = i == 0 ? r0 : (i == 1 ? r1 : r2)
+            for j in 0..<3 where stride * x + j - 1 >= 0 && stride * x + j - 1 < width { s += k[3 * i + j] * r[stride * x + j - 1] }
+        }
+        return s
+    }
+
     /// `row3x3` or `row3x3s2` by stride.
     @inline(__always)
     static func row3x3(stride: Int, _ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>, _ r2: UnsafePointer<Float>,
@@ -197,14 +203,7 @@ public enum Depthwise {
     @inline(__always)
     static func row3x3(_ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>, _ r2: UnsafePointer<Float>, _ k: UnsafePointer<Float>,
                        _ out: UnsafeMutablePointer<Float>, _ n: Int) {
-        @inline(__always) func edge(_ x: Int) {
-            var s: Float = 0
-            for i in 0..<3 {
-                let r = i == 0 ? r0 : (i == 1 ? r1 : r2)
-                for j in 0..<3 where x + j - 1 >= 0 && x + j - 1 < n { s += k[3 * i + j] * r[x + j - 1] }
-            }
-            out[x] = s
-        }
+        @inline(__always) func edge(_ x: Int) { out[x] = edgeColumn(r0, r1, r2, k, x, stride: 1, width: n) }
         edge(0)
         let w0 = V(repeating: k[0]), w1 = V(repeating: k[1]), w2 = V(repeating: k[2])
         let w3 = V(repeating: k[3]), w4 = V(repeating: k[4]), w5 = V(repeating: k[5])

@@ -33,25 +33,7 @@ public enum DepthwiseTokens {
                     if kh == 3 && kw == 3 {
                         row3x3(src, row: oy, g, h: h, w: wd, c: c, taps: UnsafePointer(t), out: out, ow: ow)
                     } else {
-                    for ox in 0..<ow {
-                        let dst = out + ox * c
-                        var ch = 0
-                        while ch < c {
-                            let vec = ch < full
-                            var acc = V(repeating: 0), s: Float = 0
-                            for i in 0..<kh {
-                                let iy = oy * g.strideH - g.padH + i * g.dilationH
-                                if iy < 0 || iy >= h { continue }
-                                for j in 0..<kw {
-                                    let ix = ox * g.strideW - g.padW + j * g.dilationW
-                                    if ix < 0 || ix >= wd { continue }
-                                    let p = src + (iy * wd + ix) * c + ch, q = t + (i * kw + j) * c + ch
-                                    if vec { acc += load16(p) * load16(q) } else { s += p[0] * q[0] }
-                                }
-                            }
-                            if vec { store16(acc, dst + ch); ch += 16 } else { dst[ch] = s; ch += 1 }
-                        }
-                    }
+                        anyRow(src, row: oy, g, h: h, w: wd, c: c, kh: kh, kw: kw, taps: UnsafePointer(t), out: out, ow: ow)
                     }
                     // epilogue over the row: channel affine, then the activation
                     for ox in 0..<ow {
@@ -114,19 +96,33 @@ public enum DepthwiseTokens {
             }
             ch += 16
         }
-        while ch < c {
-            for ox in 0..<ow {
-                var s: Float = 0
-                for i in 0..<3 {
-                    guard let r = i == 0 ? r0 : (i == 1 ? r1 : r2) else { continue }
-                    for j in 0..<3 {
-                        let ix = ox * sw - pw + j * dw
-                        if ix >= 0 && ix < wd { s += r[ix * c + ch] * taps[(i * 3 + j) * c + ch] }
+        if ch < c { anyRow(src, row: oy, g, h: h, w: wd, c: c, kh: 3, kw: 3, taps: taps, out: out, ow: ow, channels: ch..<c) }
+    }
+
+    /// One output row of any depthwise geometry on channels-last tokens, over the given channels:
+    /// 16 at a time while whole vectors remain, then one by one; taps outside the image skipped.
+    /// `taps` is [kh·kw][C].
+    static func anyRow(_ src: UnsafePointer<Float>, row oy: Int, _ g: ConvGeometry, h: Int, w wd: Int, c: Int, kh: Int, kw: Int,
+                    taps t: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, ow: Int, channels: Range<Int>? = nil) {
+        let chans = channels ?? 0..<c
+        for ox in 0..<ow {
+            let dst = out + ox * c
+            var ch = chans.lowerBound
+            while ch < chans.upperBound {
+                let vec = ch + 16 <= chans.upperBound
+                var acc = V(repeating: 0), s: Float = 0
+                for i in 0..<kh {
+                    let iy = oy * g.strideH - g.padH + i * g.dilationH
+                    if iy < 0 || iy >= h { continue }
+                    for j in 0..<kw {
+                        let ix = ox * g.strideW - g.padW + j * g.dilationW
+                        if ix < 0 || ix >= wd { continue }
+                        let p = src + (iy * wd + ix) * c + ch, q = t + (i * kw + j) * c + ch
+                        if vec { acc += load16(p) * load16(q) } else { s += p[0] * q[0] }
                     }
                 }
-                out[ox * c + ch] = s
+                if vec { store16(acc, dst + ch); ch += 16 } else { dst[ch] = s; ch += 1 }
             }
-            ch += 1
         }
     }
 }
