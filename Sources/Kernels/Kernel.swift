@@ -134,9 +134,12 @@ public enum Kernel: Hashable, Sendable, CustomStringConvertible {
         case .matmul(let ta, let tb): Gemm.matmul(args[0], args[1], transA: ta, transB: tb, out)
         case .matmulView(let ta, let tb, let va, let vb, let vy): Gemm.matmul(args[0], va, args[1], vb, transA: ta, transB: tb, out, vy)
         case .matmulAccumulate(let ta, let tb, let p, let f):
+            if Gemm.linear(args[0], args[1], transA: ta, transB: tb, out, addend: p, operands: Array(args.dropFirst(2)), activation: f) {
+                break
+            }
             FusedKernel.run(p, Array(args.dropFirst(2)), out)
-            Gemm.matmul(args[0], args[1], transA: ta, transB: tb, out, accumulate: true)
-            if let f { UnaryKernels.apply(f, out.ptr, out.ptr, count: out.count) }
+            let applied = Gemm.matmul(args[0], args[1], transA: ta, transB: tb, out, accumulate: true, activation: f)
+            if let f, !applied { UnaryKernels.apply(f, out.ptr, out.ptr, count: out.count) }
         case .conv2d(let g): ConvKernels.forward(args[0], args[1], g, out)
         case .conv2dEpilogue(let g, let e): ConvKernels.forward(args[0], args[1], g, out, epilogue: e, operands: Array(args.dropFirst(2)))
         case .convChain(let c): c.forward(args, out)

@@ -36,11 +36,13 @@ func timeit(warmup: Int = 2, repeats: Int = 7, _ body: () throws -> Void) rethro
 
 var threads = 2
 var jsonPath: String? = nil
+var only: String? = nil
 var it = CommandLine.arguments.dropFirst().makeIterator()
 while let a = it.next() {
     switch a {
     case "--threads": threads = Int(it.next() ?? "2") ?? 2
     case "--json": jsonPath = it.next()
+    case "--only": only = it.next()
     default: FileHandle.standardError.write("unknown argument \(a)\n".data(using: .utf8)!); exit(2)
     }
 }
@@ -68,6 +70,49 @@ func random(_ shape: [Int]) -> Tensor {
 print("samdg-bench: \(threads) threads, \(ProcessInfo.processInfo.activeProcessorCount) cores")
 func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: max(n, s.count), withPad: " ", startingAt: 0) }
 print(pad("workload", 24) + pad("engine", 15) + pad("baseline", 15) + "ratio")
+
+if only == nil || only == "linear" {
+    // LiteMedSAM's linear layers (tokens × out × in): the packed-weight kernel (PackedGemm, A read in
+    // place, the GELU on each tile) against the engine's sgemm path (one OpenBLAS slab per core) and
+    // a separate GELU pass
+    for (m, n, k, gelu) in [(4096, 1280, 320, true), (4096, 320, 1280, false), (4096, 960, 320, false), (16384, 512, 128, true),
+                            (16384, 128, 512, false), (4096, 640, 160, true), (4096, 160, 640, false), (4096, 480, 160, false),
+                            (65536, 256, 64, true), (65536, 64, 256, false)] {
+        guard PackedGemm.applies(m: m, n: n, k: k) else { print("linear \(m)x\(n)x\(k): packed path not available"); continue }
+        // as a linear layer runs in a plan: A fresh from the previous step, C = f(A·Wᵀ + bias);
+        // the baseline fills C with the bias, runs sgemm with beta = 1, then f in a pass of its own.
+        // Buffers rotate over `sets` copies (together beyond the L3), so no call finds its operands cached.
+        let sets = max(2, (96 << 20) / (4 * (m * k + m * n)))
+        let as_ = (0..<sets).map { _ in random([m, k]) }, w = random([n, k]), bias = random([n])
+        let c1s = (0..<sets).map { _ in Tensor(zeros: [m, n]) }, c2s = (0..<sets).map { _ in Tensor(zeros: [m, n]) }
+        let c1 = c1s[0], c2 = c2s[0]
+        let f: UnaryFn? = gelu ? .geluErf : nil
+        func fill(_ c: Tensor) { Parallel.forChunks(m) { r in for i in r { (c.ptr + i * n).update(from: bias.ptr, count: n) } } }
+        var turn = 0
+        let base = timeit(warmup: 1, repeats: 3 * sets) {
+            let a = as_[turn % sets], c = c1s[turn % sets]; turn += 1
+            fill(c)
+            PackedGemm.withDisabled {
+                Gemm.sgemm(transA: false, transB: true, m: m, n: n, k: k, a: a.ptr, lda: k, b: w.ptr, ldb: k, beta: 1, c: c.ptr, ldc: n)
+            }
+            if let f { UnaryKernels.apply(f, c.ptr, c.ptr, count: m * n) }
+        }
+        turn = 0
+        let eng = timeit(warmup: 1, repeats: 3 * sets) {
+            let a = as_[turn % sets], c = c2s[turn % sets]; turn += 1
+            PackedGemm.run(m: m, n: n, k: k, a: a.ptr, lda: k, b: w.ptr, ldb: k, c: c.ptr, ldc: n, accumulate: false,
+                           addend: .init(bias: bias.ptr, residual: nil, ldr: n), activation: f)
+        }
+        var diff: Float = 0
+        for i in 0..<(m * n) { diff = max(diff, abs(c1.ptr[i] - c2.ptr[i])) }
+        let fl = 2.0 * Double(m * n * k)
+        let ge = fl / eng.median / 1e9, gb = fl / base.median / 1e9
+        print(pad("linear \(m)x\(n)x\(k)\(gelu ? "+gelu" : "")", 24)
+              + String(format: "%7.1f GF/s   %7.1f GF/s   %5.1f%%  (max diff %.2g)", ge, gb, 100 * ge / gb, diff))
+        results.append(["workload": "linear_\(m)x\(n)x\(k)\(gelu ? "_gelu" : "")", "engine_gflops": ge, "sgemm_gflops": gb, "ratio": ge / gb])
+    }
+}
+if only == "linear" { exit(0) }
 
 for n in [1024, 2048] {
     let a = random([n, n]), b = random([n, n])

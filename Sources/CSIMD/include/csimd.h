@@ -76,4 +76,14 @@ static inline __attribute__((always_inline)) void samdg_transpose16_copy(const f
     samdg_transpose16_rounds(r);
     for (int i = 0; i < 16; i++) *(samdg_float16u *)(dst + i * ldd) = r[i];
 }
+
+/* Whether the CPU executes AVX-512F (16-float vectors in one register). */
+static inline int samdg_cpu_has_avx512f(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
+}
 #endif

@@ -1,4 +1,5 @@
 import CBLAS
+import Primitives
 import Tensor
 
 /// Matrix products through `cblas_sgemm` (row-major).
@@ -8,6 +9,10 @@ public enum Gemm {
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                              beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
+        if !transA && transB && alpha == 1 && (beta == 0 || beta == 1) && PackedGemm.applies(m: m, n: n, k: k) {
+            PackedGemm.run(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: beta == 1)
+            return
+        }
         if k == 0 {
             if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
             return
@@ -36,6 +41,17 @@ public enum Gemm {
         blas(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     }
 
+    /// C[m×n] = A·B (neither transposed, beta = 0): `PackedGemm.runNN` where it applies (no
+    /// operand packed), else sgemm.
+    public static func sgemmNN(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                               c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if PackedGemm.appliesNN(m: m, n: n, k: k) {
+            PackedGemm.runNN(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: false)
+        } else {
+            sgemm(transA: false, transB: false, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
+        }
+    }
+
     /// Products of at least this many multiply-adds are split over the cores (OpenBLAS's own
     /// threading threshold is m·n·k ≥ 4·65536).
     static let splitThreshold = 1 << 18
@@ -52,7 +68,11 @@ public enum Gemm {
 
     /// Batched, broadcasting matmul over the last two axes (`torch.matmul` on rank ≥ 2 operands).
     /// With `accumulate`, y += op(a)·op(b) (beta = 1: OpenBLAS then skips its zeroing pass over y).
-    public static func matmul(_ a: Tensor, _ b: Tensor, transA: Bool, transB: Bool, _ y: Tensor, accumulate: Bool = false) {
+    /// With `activation`, y = f(…) when the product goes through `PackedGemm` (f on each tile as it
+    /// is finished); returns whether f was applied, so the caller applies it otherwise.
+    @discardableResult
+    public static func matmul(_ a: Tensor, _ b: Tensor, transA: Bool, transB: Bool, _ y: Tensor, accumulate: Bool = false,
+                              activation: UnaryFn? = nil) -> Bool {
         let beta: Float = accumulate ? 1 : 0
         let ra = a.rank, rb = b.rank
         let m = transA ? a.shape[ra - 1] : a.shape[ra - 2]
@@ -64,12 +84,47 @@ public enum Gemm {
         let aBatch = ShapeMath.count(Array(a.shape.dropLast(2)))
         // A stack of row-major matrices times one shared B: one GEMM with M·batch rows.
         if rb == 2 && !transA && aBatch == batch {
+            if transB && PackedGemm.applies(m: m * batch, n: n, k: k) {
+                PackedGemm.run(m: m * batch, n: n, k: k, a: a.ptr, lda: lda, b: b.ptr, ldb: ldb, c: y.ptr, ldc: n,
+                               accumulate: accumulate, activation: activation)
+                return activation != nil
+            }
             sgemm(transA: false, transB: transB, m: m * batch, n: n, k: k, a: a.ptr, lda: lda,
                   b: b.ptr, ldb: ldb, beta: beta, c: y.ptr, ldc: n)
-            return
+            return false
         }
         strided(a.ptr, a.shape, ShapeMath.strides(a.shape), b.ptr, b.shape, ShapeMath.strides(b.shape),
                 y.ptr, y.shape, ShapeMath.strides(y.shape), transA: transA, transB: transB, accumulate: accumulate)
+        return false
+    }
+
+    /// y = f(a·bᵀ + addend) for a linear layer whose addend program is one term or the sum of two
+    /// (a bias row broadcast over the rows, or a residual of y's shape), through `PackedGemm` with
+    /// the terms written tile by tile; returns false (doing nothing) for any other case, which
+    /// the caller then runs as fill + sgemm.
+    public static func linear(_ a: Tensor, _ b: Tensor, transA: Bool, transB: Bool, _ y: Tensor, addend p: FusedProgram,
+                              operands: [Tensor], activation: UnaryFn?) -> Bool {
+        guard !transA && transB && b.rank == 2 && a.rank >= 2 && y.rank == a.rank else { return false }
+        let k = a.shape[a.rank - 1], n = b.shape[0], m = a.count / max(k, 1)
+        guard b.shape[1] == k && y.count == m * n && y.shape.last == n && PackedGemm.applies(m: m, n: n, k: k) else { return false }
+        var bias: UnsafePointer<Float>? = nil, residual: UnsafePointer<Float>? = nil
+        func take(_ t: Tensor) -> Bool {
+            if t.count == n && t.shape.last == n && bias == nil { bias = UnsafePointer(t.ptr); return true }
+            if t.count == m * n && t.shape == y.shape && residual == nil { residual = UnsafePointer(t.ptr); return true }
+            return false
+        }
+        switch p.instrs {
+        case [.load(0)] where operands.count == 1:
+            guard take(operands[0]) else { return false }
+        case [.load(0), .load(1), .binary(.add, 0, 1)] where operands.count == 2,
+             [.load(1), .load(0), .binary(.add, 0, 1)] where operands.count == 2:
+            guard take(operands[0]) && take(operands[1]) else { return false }
+        default:
+            return false
+        }
+        PackedGemm.run(m: m, n: n, k: k, a: a.ptr, lda: k, b: b.ptr, ldb: k, c: y.ptr, ldc: n, accumulate: false,
+                       addend: PackedGemm.Addend(bias: bias, residual: residual, ldr: n), activation: activation)
+        return true
     }
 
     /// `matmul` through views: `a`, `b` are `permute(buffer, view.perm)` broadcast to `view.shape`,

@@ -86,8 +86,8 @@ public struct ConvChain: Hashable, Sendable, CustomStringConvertible {
                     while next < need {
                         let slot = next % ring
                         let count = min(need - next, ring - slot)
-                        Gemm.sgemm(transA: false, transB: false, m: e, n: count * wd, k: c, a: p1, lda: c,
-                                   b: xb + next * wd, ldb: h * wd, c: ringBuf + slot * wd, ldc: ring * wd)
+                        Gemm.sgemmNN(m: e, n: count * wd, k: c, a: p1, lda: c,
+                                     b: xb + next * wd, ldb: h * wd, c: ringBuf + slot * wd, ldc: ring * wd)
                         for ch in 0..<e {
                             expand.apply(ringBuf + ch * ring * wd + slot * wd, count * wd, o: k1.o[ch], s: k1.s[ch], t: k1.t[ch])
                         }
@@ -134,8 +134,8 @@ public struct ConvChain: Hashable, Sendable, CustomStringConvertible {
                     }
                     // 3. project into y's rows, then the last epilogue
                     let yb = py + b * o * oh * ow + s0 * ow
-                    Gemm.sgemm(transA: false, transB: false, m: o, n: nr * ow, k: e, a: p3, lda: e,
-                               b: strip, ldb: nr * ow, c: yb, ldc: oh * ow)
+                    Gemm.sgemmNN(m: o, n: nr * ow, k: e, a: p3, lda: e,
+                                 b: strip, ldb: nr * ow, c: yb, ldc: oh * ow)
                     for ch in 0..<o {
                         let off = ch * oh * ow
                         project.apply(yb + off, nr * ow, o: k3.o[ch], s: k3.s[ch], t: k3.t[ch],
