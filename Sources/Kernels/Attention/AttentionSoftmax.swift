@@ -64,6 +64,30 @@ extension AttentionKernel {
         }
     }
 
+    /// One whole score row of `vectors`·16 keys in a single key block: x ← 2^(x + b − max) in
+    /// place; returns Σ. `b` is the row's bias in base 2 with −∞ on padding keys (their
+    /// 2^−126 floor adds nothing to a sum of at least 1). No scalar tail, no running maximum.
+    @inline(__always)
+    static func softmaxWhole(_ x: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, vectors: Int) -> Float {
+        var mx = V(repeating: -.infinity)
+        for v in 0..<vectors {
+            let y = load16(x + 16 * v) + load16(b + 16 * v)
+            store16(y, x + 16 * v)
+            mx = VMath.maximum(mx, y)
+        }
+        let m8 = pointwiseMax(mx.lowHalf, mx.highHalf), m4 = pointwiseMax(m8.lowHalf, m8.highHalf)
+        let m2 = pointwiseMax(m4.lowHalf, m4.highHalf)
+        let top = V(repeating: Swift.max(m2[0], m2[1]))
+        var acc = V(repeating: 0)
+        for v in 0..<vectors {
+            let e = exp2NonPositive(load16(x + 16 * v) - top)
+            store16(e, x + 16 * v)
+            acc += e
+        }
+        let s8 = acc.lowHalf + acc.highHalf, s4 = s8.lowHalf + s8.highHalf, s2 = s4.lowHalf + s4.highHalf
+        return s2[0] + s2[1]
+    }
+
     /// `out[t] = rh[j / kw] + rw[j % kw]` for the keys j in `keys` (part of one query's row of
     /// the decomposed relative-position bias).
     @inline(__always)

@@ -53,6 +53,14 @@ extension AttentionKernel {
         let biasPtr = bias.map { UnsafePointer($0.ptr) }
         let outRow = heads * dv
         let ls = w.scale * log2e
+        // microkernel path: each query's bias row padded to kb keys, in base 2, −∞ past the n keys
+        // (whose packed scores are 0), so a softmax row is whole vectors with no tail
+        let biasRows = micro ? (biasPtr == nil ? 1 : heads * n) : 0
+        let padded = UnsafeMutablePointer<Float>.allocate(capacity: max(1, biasRows * kb))
+        defer { padded.deallocate() }
+        for r in 0..<biasRows {
+            for j in 0..<kb { padded[r * kb + j] = j < n ? (biasPtr.map { $0[r * n + j] * log2e } ?? 0) : -.infinity }
+        }
         Parallel.forTasks(tasks) { task, worker in
             let wx = task % colsOfWindows
             var rest = task / colsOfWindows
@@ -97,11 +105,18 @@ extension AttentionKernel {
                     Gemm.sgemm(transA: false, transB: true, m: real, n: n, k: d, alpha: ls, a: q, lda: ldq, b: rows + kc, ldb: row,
                                c: s, ldc: kb)
                 }
-                for i in 0..<real {
+                if micro {
+                    let perRow = biasPtr == nil ? 0 : kb, headRows = padded + head * n * perRow
+                    for i in 0..<real {
+                        rsum[i] = softmaxWhole(s + i * kb, headRows + pos[2 * i] * perRow, vectors: kb / 16)
+                    }
+                } else {
+                    for i in 0..<real {
                     rmax[i] = -.infinity
                     rsum[i] = 0
                     softmaxRow(g, s + i * kb, keys: 0..<n, bias: biasPtr.map { .full($0 + (head * n + pos[2 * i]) * n) } ?? .none,
                                brow: brow, rmax: &rmax[i], rsum: &rsum[i], o: obuf + i * dv)
+                    }
                 }
                 if micro {
                     AttentionMicro.values(p: s, ldp: kb, rows: real, keys: n, v: rows + vc, ldv: row, dv: dv, o: obuf, ldo: dv,

@@ -152,23 +152,34 @@ public enum PackedGemm {
                                 for i in 0..<rows { (ct + i * n + nb0).update(from: c + (t0 + i) * ldc + nb0, count: nb1 - nb0) }
                             }
                         }
-                        if first, let addend {
+                        // a whole tile adds the addend's terms to its accumulators as it stores them; the
+                        // last tile's scratch rows get them written first (rows past m have none)
+                        let whole = rows == tile
+                        if first && !whole, let addend {
                             for i in 0..<rows { addend.write(row: t0 + i, col: nb0, count: nb1 - nb0, into: tc + i * tldc + nb0) }
                         }
+                        let terms = first && whole ? addend : nil
                         var col = nb0
                         while col < nb1 {
                             let w = min(32, n - col), panel = packed + col * k + kb0 * w
-                            let load = !first || accumulate || addend != nil
+                            let load = !first || accumulate || (addend != nil && !whole)
                             if load {
                                 // C of the next panel (or the next tile's first) is read by the next call:
                                 // fetch its 8 rows now, while this one multiplies
                                 let next = col + w < nb1 ? tc + col + w : tc + 8 * tldc + nb0
                                 for i in 0..<tile { samdg_prefetch(next + i * tldc); samdg_prefetch(next + i * tldc + 16) }
                             }
+                            let bias = terms?.bias.map { $0 + col }
+                            let residual = terms?.residual.map { $0 + t0 * terms!.ldr + col }, ldr = terms?.ldr ?? 0
+                            if let r = residual, col + w < nb1 {
+                                for i in 0..<tile { samdg_prefetch(r + i * ldr + w); samdg_prefetch(r + i * ldr + w + 16) }
+                            }
                             if w == 32 {
-                                kernel8x32(ta + kb0, lda: tlda, depth: kb1 - kb0, panel, tc + col, ldc: tldc, load: load)
+                                kernel8x32(ta + kb0, lda: tlda, depth: kb1 - kb0, panel, tc + col, ldc: tldc, load: load,
+                                           bias: bias, residual: residual, ldr: ldr)
                             } else {
-                                kernel8x16(ta + kb0, lda: tlda, depth: kb1 - kb0, panel, tc + col, ldc: tldc, load: load)
+                                kernel8x16(ta + kb0, lda: tlda, depth: kb1 - kb0, panel, tc + col, ldc: tldc, load: load,
+                                           bias: bias, residual: residual, ldr: ldr)
                             }
                             col += w
                         }
@@ -235,10 +246,12 @@ public enum PackedGemm {
         }
     }
 
-    /// C[0..<8, 0..<32] (+)= Σ_kk A[i, kk]·panel[kk][0..<32] over `depth` steps.
+    /// C[0..<8, 0..<32] = Σ_kk A[i, kk]·panel[kk][0..<32] over `depth` steps, plus C's values
+    /// (`load`), `bias[0..<32]` and the residual rows (`residual + i·ldr`) where given.
     @inline(__always)
     static func kernel8x32(_ a: UnsafePointer<Float>, lda: Int, depth: Int, _ b: UnsafePointer<Float>, ldp: Int = 32,
-                           _ c: UnsafeMutablePointer<Float>, ldc: Int, load: Bool) {
+                           _ c: UnsafeMutablePointer<Float>, ldc: Int, load: Bool,
+                           bias: UnsafePointer<Float>? = nil, residual: UnsafePointer<Float>? = nil, ldr: Int = 0) {
         let a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda
         let a4 = a + 4 * lda, a5 = a + 5 * lda, a6 = a + 6 * lda, a7 = a + 7 * lda
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
@@ -256,21 +269,24 @@ public enum PackedGemm {
             x = V(repeating: a7[kk]); c70 = c70.addingProduct(x, b0); c71 = c71.addingProduct(x, b1)
             bp += ldp
         }
-        @inline(__always) func put(_ v0: V, _ v1: V, _ row: UnsafeMutablePointer<Float>) {
-            if load {
-                store16(load16(row) + v0, row); store16(load16(row + 16) + v1, row + 16)
-            } else {
-                store16(v0, row); store16(v1, row + 16)
-            }
+        let bv0 = bias.map { load16($0) }, bv1 = bias.map { load16($0 + 16) }
+        @inline(__always) func put(_ v0: V, _ v1: V, _ i: Int) {
+            let row = c + i * ldc
+            var x0 = v0, x1 = v1
+            if load { x0 += load16(row); x1 += load16(row + 16) }
+            if let bv0, let bv1 { x0 += bv0; x1 += bv1 }
+            if let r = residual { x0 += load16(r + i * ldr); x1 += load16(r + i * ldr + 16) }
+            store16(x0, row); store16(x1, row + 16)
         }
-        put(c00, c01, c); put(c10, c11, c + ldc); put(c20, c21, c + 2 * ldc); put(c30, c31, c + 3 * ldc)
-        put(c40, c41, c + 4 * ldc); put(c50, c51, c + 5 * ldc); put(c60, c61, c + 6 * ldc); put(c70, c71, c + 7 * ldc)
+        put(c00, c01, 0); put(c10, c11, 1); put(c20, c21, 2); put(c30, c31, 3)
+        put(c40, c41, 4); put(c50, c51, 5); put(c60, c61, 6); put(c70, c71, 7)
     }
 
     /// As `kernel8x32` for a 16-column panel.
     @inline(__always)
     static func kernel8x16(_ a: UnsafePointer<Float>, lda: Int, depth: Int, _ b: UnsafePointer<Float>, ldp: Int = 16,
-                           _ c: UnsafeMutablePointer<Float>, ldc: Int, load: Bool) {
+                           _ c: UnsafeMutablePointer<Float>, ldc: Int, load: Bool,
+                           bias: UnsafePointer<Float>? = nil, residual: UnsafePointer<Float>? = nil, ldr: Int = 0) {
         let a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda
         let a4 = a + 4 * lda, a5 = a + 5 * lda, a6 = a + 6 * lda, a7 = a + 7 * lda
         var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V(), c6 = V(), c7 = V()
@@ -283,10 +299,15 @@ public enum PackedGemm {
             c6 = c6.addingProduct(V(repeating: a6[kk]), b0); c7 = c7.addingProduct(V(repeating: a7[kk]), b0)
             bp += ldp
         }
-        @inline(__always) func put(_ v: V, _ row: UnsafeMutablePointer<Float>) {
-            store16(load ? load16(row) + v : v, row)
+        let bv = bias.map { load16($0) }
+        @inline(__always) func put(_ v: V, _ i: Int) {
+            let row = c + i * ldc
+            var x = v
+            if load { x += load16(row) }
+            if let bv { x += bv }
+            if let r = residual { x += load16(r + i * ldr) }
+            store16(x, row)
         }
-        put(c0, c); put(c1, c + ldc); put(c2, c + 2 * ldc); put(c3, c + 3 * ldc)
-        put(c4, c + 4 * ldc); put(c5, c + 5 * ldc); put(c6, c + 6 * ldc); put(c7, c + 7 * ldc)
+        put(c0, 0); put(c1, 1); put(c2, 2); put(c3, 3); put(c4, 4); put(c5, 5); put(c6, 6); put(c7, 7)
     }
 }
