@@ -114,7 +114,7 @@ if only == nil || only == "linear" {
 }
 if only == "linear" { exit(0) }
 
-for n in [1024, 2048] {
+for n in [1024, 2048] where only == nil {
     let a = random([n, n]), b = random([n, n])
     let g = Graph()
     g.output("y", try g.matmul(g.input("a", [n, n]), g.input("b", [n, n])))
@@ -131,7 +131,7 @@ for n in [1024, 2048] {
     results.append(["workload": "matmul_\(n)", "engine_gflops": ge, "sgemm_gflops": gr, "ratio": ge / gr])
 }
 
-for (bh, n, d, side, label) in [(12, 4096, 64, 64, "global"), (300, 196, 64, 14, "windowed")] {
+for (bh, n, d, side, label) in [(12, 4096, 64, 64, "global"), (300, 196, 64, 14, "windowed")] where only == nil {
     let g = Graph()
     let q = g.input("q", [bh, n, d]), k = g.input("k", [bh, n, d]), v = g.input("v", [bh, n, d])
     let rh = g.input("rh", [bh, n, side]), rw = g.input("rw", [bh, n, side])
@@ -190,7 +190,7 @@ do {
 
 // The same blocks as the model runs them: q, k, v read in place from the qkv projection
 // [B, N, 3, heads, 64], the rel-pos bias computed from its tables, the result written heads-merged.
-for (b, heads, side, label) in [(1, 12, 64, "global_qkv"), (25, 12, 14, "windowed_qkv")] {
+for (b, heads, side, label) in [(1, 12, 64, "global_qkv"), (25, 12, 14, "windowed_qkv")] where only == nil {
     let n = side * side, d = 64, dim = heads * d, bh = b * heads
     let qkv = random([b, n, 3 * dim]), th = random([side, side, d]), tw = random([side, side, d])
     let out = Tensor(zeros: [b, n, dim])
@@ -218,7 +218,7 @@ for (b, heads, side, label) in [(1, 12, 64, "global_qkv"), (25, 12, 14, "windowe
     results.append(["workload": "attention_vitb_\(label)", "engine_gflops": ge, "sgemm_gflops": gr, "ratio": ge / gr])
 }
 
-for (label, side, heads, ws) in [("tinyvit 7x7", 64, 10, 7), ("tinyvit 14x14", 64, 5, 14)] {
+for (label, side, heads, ws) in [("tinyvit 7x7", 64, 10, 7), ("tinyvit 14x14", 64, 5, 14)] where only == nil || only == "window" {
     // LiteMedSAM's windowed attention (stages 3 and 2: 64×64 tokens, head size 32, learned bias)
     // as `window_attention` runs it, against raw cblas_sgemm of its two products per window and
     // head on contiguous operands (no softmax, no bias, pad queries included)
@@ -244,6 +244,7 @@ for (label, side, heads, ws) in [("tinyvit 7x7", 64, 10, 7), ("tinyvit 14x14", 6
                     "sgemm_gflops": gr, "ratio": ge / gr])
 }
 
+if only == "window" { exit(0) }
 let count = 1 << 24   // 64 MiB per operand: far beyond the caches, so both sides are memory-bound
 let x = random([count]), y2 = random([count])
 let dst = Tensor(zeros: [count])

@@ -86,4 +86,21 @@ static inline int samdg_cpu_has_avx512f(void) {
     return 0;
 #endif
 }
+
+/* Horizontal maximum and sum of 16 floats by halving shuffles (Swift's generic SIMD reductions
+ * do not inline into vector code). The sum's order: pairs (i, i + 8), then (i, i + 4), … */
+typedef float samdg_float8 __attribute__((ext_vector_type(8)));
+typedef float samdg_float4 __attribute__((ext_vector_type(4)));
+static inline __attribute__((always_inline)) float samdg_hmax16(samdg_float16 v) {
+    samdg_float8 a = __builtin_elementwise_max(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7),
+                                               __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
+    samdg_float4 b = __builtin_elementwise_max(__builtin_shufflevector(a, a, 0, 1, 2, 3), __builtin_shufflevector(a, a, 4, 5, 6, 7));
+    float c0 = b.x > b.z ? b.x : b.z, c1 = b.y > b.w ? b.y : b.w;
+    return c0 > c1 ? c0 : c1;
+}
+static inline __attribute__((always_inline)) float samdg_hsum16(samdg_float16 v) {
+    samdg_float8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+    samdg_float4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+    return (b.x + b.z) + (b.y + b.w);
+}
 #endif

@@ -1,3 +1,4 @@
+import CSIMD
 import Foundation
 
 /// The online-softmax step of fused attention, one query row and one key block at a time.
@@ -75,17 +76,14 @@ extension AttentionKernel {
             store16(y, x + 16 * v)
             mx = VMath.maximum(mx, y)
         }
-        let m8 = pointwiseMax(mx.lowHalf, mx.highHalf), m4 = pointwiseMax(m8.lowHalf, m8.highHalf)
-        let m2 = pointwiseMax(m4.lowHalf, m4.highHalf)
-        let top = V(repeating: Swift.max(m2[0], m2[1]))
+        let top = V(repeating: samdg_hmax16(unsafeBitCast(mx, to: samdg_float16.self)))
         var acc = V(repeating: 0)
         for v in 0..<vectors {
             let e = exp2NonPositive(load16(x + 16 * v) - top)
             store16(e, x + 16 * v)
             acc += e
         }
-        let s8 = acc.lowHalf + acc.highHalf, s4 = s8.lowHalf + s8.highHalf, s2 = s4.lowHalf + s4.highHalf
-        return s2[0] + s2[1]
+        return samdg_hsum16(unsafeBitCast(acc, to: samdg_float16.self))
     }
 
     /// `out[t] = rh[j / kw] + rw[j % kw]` for the keys j in `keys` (part of one query's row of
