@@ -114,7 +114,7 @@ extension AttentionKernel {
             t += 16; col += 16
             if col == kw { col = 0; row += 1 }
         }
-        var best = Swift.max(top, mx.max())
+        var best = Swift.max(top, VMath.hmax(mx))
         while t < m {
             x[t] += (rh[row] + rw[col]) * log2e
             best = Swift.max(best, x[t])
@@ -134,7 +134,7 @@ extension AttentionKernel {
             mx = VMath.maximum(mx, y)
             i += 16
         }
-        var best = Swift.max(top, mx.max())
+        var best = Swift.max(top, VMath.hmax(mx))
         for j in i..<m { x[j] += bias[j] * log2e; best = Swift.max(best, x[j]) }
         return best
     }
@@ -145,7 +145,7 @@ extension AttentionKernel {
         var mx = V(repeating: -.infinity)
         var i = 0
         while i + 16 <= m { mx = VMath.maximum(mx, load16(x + i)); i += 16 }
-        var best = Swift.max(top, mx.max())
+        var best = Swift.max(top, VMath.hmax(mx))
         for j in i..<m { best = Swift.max(best, x[j]) }
         return best
     }
@@ -167,7 +167,7 @@ extension AttentionKernel {
             acc += e
             i += 16
         }
-        var sum = acc.sum()
+        var sum = VMath.hsum(acc)
         if i < m {
             var t = V(repeating: -.infinity)
             for j in i..<m { t[j - i] = x[j] - shift }

@@ -235,7 +235,7 @@ public enum Depthwise {
         var i = 0
         var acc = SIMD16<Float>(repeating: 0)
         while i + 16 <= n { acc += load16(x + i) * load16(y + i); i += 16 }
-        var s = acc.sum()
+        var s = VMath.hsum(acc)
         while i < n { s += x[i] * y[i]; i += 1 }
         return s
     }

@@ -74,14 +74,14 @@ public enum ReduceKernels {
         if isMax {
             var acc = V(repeating: -.infinity)
             while i + 16 <= n { acc = acc.replacing(with: load16(x + i), where: load16(x + i) .> acc); i += 16 }
-            var m = acc.max()
+            var m = VMath.hmax(acc)
             while i < n { m = combine(m, x[i], true); i += 1 }
             return m
         }
         var a0 = V(repeating: 0), a1 = V(repeating: 0)
         while i + 32 <= n { a0 += load16(x + i); a1 += load16(x + i + 16); i += 32 }
         while i + 16 <= n { a0 += load16(x + i); i += 16 }
-        var s = (a0 + a1).sum()
+        var s = VMath.hsum(a0 + a1)
         while i < n { s += x[i]; i += 1 }
         return s
     }
@@ -175,7 +175,7 @@ public enum SoftmaxKernel {
         var acc = SIMD16<Float>(repeating: 0)
         let mv = SIMD16<Float>(repeating: m)
         while i + 16 <= n { let e = VMath.exp(load16(x + i) - mv); store16(e, y + i); acc += e; i += 16 }
-        var s = acc.sum()
+        var s = VMath.hsum(acc)
         if i < n {
             // the tail (a whole row of a short softmax: 7 keys in SAM's token attention) in one
             // vector exp; lanes past the row are never read

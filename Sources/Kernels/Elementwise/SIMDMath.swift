@@ -1,3 +1,4 @@
+import CSIMD
 /// Vector transcendental functions on SIMD16<Float> (zmm registers on AVX-512, ymm pairs on AVX2).
 ///
 /// exp: Cody–Waite range reduction x = n·ln2 + r, |r| ≤ ln2/2, a degree-6 polynomial for eʳ and
@@ -29,6 +30,10 @@ public enum VMath {
 
     /// Lane-wise max/min (Swift's `clamped` is several times slower than a compare-and-select).
     @inline(__always) public static func maximum(_ a: V, _ b: V) -> V { a.replacing(with: b, where: b .> a) }
+    /// Σ and max of the 16 lanes by halving shuffles (`V.sum()` / `V.max()` stay calls to a
+    /// generic reduction). Sum order: lanes (i, i + 8), then (i, i + 4), then the four partials.
+    @inline(__always) public static func hsum(_ v: V) -> Float { samdg_hsum16(unsafeBitCast(v, to: samdg_float16.self)) }
+    @inline(__always) public static func hmax(_ v: V) -> Float { samdg_hmax16(unsafeBitCast(v, to: samdg_float16.self)) }
     @inline(__always) public static func minimum(_ a: V, _ b: V) -> V { a.replacing(with: b, where: b .< a) }
 
     @inline(__always) public static func sigmoid(_ x: V) -> V { 1 / (1 + exp(-x)) }

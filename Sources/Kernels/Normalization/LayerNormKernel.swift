@@ -46,13 +46,13 @@ public enum LayerNormKernel {
                     _ w: UnsafePointer<Float>?, _ b: UnsafePointer<Float>?) {
         var acc = V(), i = 0
         while i + 16 <= c { acc += load16(x + i); i += 16 }
-        var sum = acc.sum()
+        var sum = VMath.hsum(acc)
         for j in i..<c { sum += x[j] }
         let mean = sum / Float(c)
         let mv = V(repeating: mean)
         acc = V(); i = 0
         while i + 16 <= c { let d = load16(x + i) - mv; acc += d * d; i += 16 }
-        var sq = acc.sum()
+        var sq = VMath.hsum(acc)
         for j in i..<c { let d = x[j] - mean; sq += d * d }
         let rstd = 1 / (sq / Float(c) + eps).squareRoot()
         let rv = V(repeating: rstd)
