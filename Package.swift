@@ -58,7 +58,7 @@ let package = Package(
             "GoldenCheck", "Train", "Models", "SAMMed", "Runtime", "Kernels", "Pipeline", "Datasets",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
-        .executableTarget(name: "samdg-bench", dependencies: ["Compiler", "Runtime", "Kernels", "CBLAS"],
+        .executableTarget(name: "samdg-bench", dependencies: ["Compiler", "Runtime", "Kernels", "CBLAS", "CSIMD"],
                           path: "bench/Sources", swiftSettings: fast),
 
         .target(name: "TestSupport", dependencies: ["Tensor", "Graph", "Compiler", "Runtime", "Train"],

@@ -15,6 +15,7 @@
 //
 // Usage: samdg-bench [--threads N] [--json PATH]
 import CBLAS
+import CSIMD
 import Compiler
 import Foundation
 import Graph
@@ -71,6 +72,25 @@ print("samdg-bench: \(threads) threads, \(ProcessInfo.processInfo.activeProcesso
 func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: max(n, s.count), withPad: " ", startingAt: 0) }
 print(pad("workload", 24) + pad("engine", 15) + pad("baseline", 15) + "ratio")
 
+if only == "gelu" {
+    // GELU (erf) in an L1-resident loop: ns per 16 values, and its max abs error against Double on a dense grid
+    let n = 4096
+    let xs = (0..<n).map { Float($0) / Float(n) * 16 - 8 }
+    var ys = [Float](repeating: 0, count: n)
+    var err = 0.0
+    xs.withUnsafeBufferPointer { xp in ys.withUnsafeMutableBufferPointer { yp in
+        UnaryKernels.apply(.geluErf, xp.baseAddress!, yp.baseAddress!, count: n)
+    } }
+    for i in 0..<n { err = max(err, abs(Double(ys[i]) - UnaryFn.geluErf.reference(Double(xs[i])))) }
+    let reps = 20000
+    let t = timeit(warmup: 1, repeats: 5) {
+        xs.withUnsafeBufferPointer { xp in ys.withUnsafeMutableBufferPointer { yp in
+            for _ in 0..<reps { UnaryKernels.geluRow(xp.baseAddress!, yp.baseAddress!, n) }
+        } }
+    }
+    print(String(format: "gelu: %.2f ns per 16 values, max abs error %.3g", t.median / Double(reps * n / 16) * 1e9, err))
+    exit(0)
+}
 if only == nil || only == "linear" {
     // LiteMedSAM's linear layers (tokens × out × in): the packed-weight kernel (PackedGemm, A read in
     // place, the GELU on each tile) against the engine's sgemm path (one OpenBLAS slab per core) and

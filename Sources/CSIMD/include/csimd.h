@@ -103,4 +103,5 @@ static inline __attribute__((always_inline)) float samdg_hsum16(samdg_float16 v)
     samdg_float4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
     return (b.x + b.z) + (b.y + b.w);
 }
+
 #endif

@@ -63,6 +63,9 @@ extension UnaryKernels {
         samdg_store_fence()
     }
 
+    /// Single-threaded `geluStored` (for measurements).
+    public static func geluRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) { geluStored(x, y, n) }
+
     /// y[0..<n] = gelu(x[0..<n]); n a multiple of 16.
     @inline(never)
     static func geluStored(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
