@@ -43,12 +43,15 @@ extension AttentionKernel {
         let packedFloats = micro ? AttentionMicro.packedCount(m: n, d: d) : 0
         // per worker: the window's rows, packed keys, compacted query rows (edge windows), scores,
         // bias row, microkernel spare, max and sum per row, the unnormalised output rows
-        let per = (n * row + packedFloats + n * d + n * kb + kb + 16 + spare + 2 * n + n * dv + 15) & ~15
+        let hr = 2 * d + dv      // one head's gathered row: q | k | v
+        let per = (n * hr + packedFloats + n * d + n * kb + kb + 16 + spare + 2 * n + n * dv + 15) & ~15
         let workers = max(1, min(Parallel.threads, tasks))
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: per * workers)
         defer { scratch.deallocate() }
         let positions = UnsafeMutablePointer<Int>.allocate(capacity: 2 * n * workers)
         defer { positions.deallocate() }
+        let sources = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: n * workers)
+        defer { sources.deallocate() }
         let src = UnsafePointer(qkv.ptr), pad = UnsafePointer(padRow.ptr), dst = out.ptr
         let biasPtr = bias.map { UnsafePointer($0.ptr) }
         let outRow = heads * dv
@@ -67,12 +70,12 @@ extension AttentionKernel {
             let wy = rest % rowsOfWindows
             rest /= rowsOfWindows
             let image = rest
-            let rows = scratch + worker * per, packed = rows + n * row, qbuf = packed + packedFloats
+            let rows = scratch + worker * per, packed = rows + n * hr, qbuf = packed + packedFloats
             let s = qbuf + n * d, brow = s + n * kb, extra = brow + kb + 16, rmax = extra + spare, rsum = rmax + n
             let obuf = rsum + n
-            let pos = positions + worker * 2 * n
-            // the window's token rows, whole (each read once, in order), the pad row outside the
-            // image; pos[i] = (window position, token index in the image) of real query i
+            let pos = positions + worker * 2 * n, from = sources + worker * n
+            // the token row of every window position (the pad row outside the image);
+            // pos[i] = (window position, token index in the image) of real query i
             var real = 0
             for iy in 0..<ws {
                 let y = wy * ws + iy
@@ -80,7 +83,7 @@ extension AttentionKernel {
                     let p = iy * ws + ix, x = wx * ws + ix
                     let inside = y < h && x < wd
                     let token = (image * h + y) * wd + x
-                    (rows + p * row).update(from: inside ? src + token * row : pad, count: row)
+                    from[p] = inside ? src + token * row : pad
                     if inside {
                         pos[2 * real] = p
                         pos[2 * real + 1] = token
@@ -91,18 +94,24 @@ extension AttentionKernel {
             let full = real == n
             for head in 0..<heads {
                 let qc = w.qOffset + head * w.headStride, kc = w.kOffset + head * w.headStride, vc = w.vOffset + head * w.headStride
+                // this head's q, k and v of every window position, gathered into rows of hr floats
+                // (an L1-sized block every product below reads from)
+                for p in 0..<n {
+                    let r = from[p], g = rows + p * hr
+                    copyRow(r + qc, g, d); copyRow(r + kc, g + d, d); copyRow(r + vc, g + 2 * d, dv)
+                }
                 // queries: in place when the whole window is image, else the real ones compacted
-                var q = UnsafePointer(rows + qc), ldq = row
+                var q = UnsafePointer(rows), ldq = hr
                 if !full {
-                    for i in 0..<real { copyRow(rows + pos[2 * i] * row + qc, qbuf + i * d, d) }
+                    for i in 0..<real { copyRow(rows + pos[2 * i] * hr, qbuf + i * d, d) }
                     q = UnsafePointer(qbuf); ldq = d
                 }
                 if micro {
-                    AttentionMicro.packKeys(rows + kc, ldk: row, m: n, d: d, scale: ls, into: packed)
+                    AttentionMicro.packKeys(rows + d, ldk: hr, m: n, d: d, scale: ls, into: packed)
                     AttentionMicro.scores(q: q, ldq: ldq, rows: real, d: d, packed: packed, panels: kb / 16, s: s, lds: kb,
                                           rowScratch: extra)
                 } else {
-                    Gemm.sgemm(transA: false, transB: true, m: real, n: n, k: d, alpha: ls, a: q, lda: ldq, b: rows + kc, ldb: row,
+                    Gemm.sgemm(transA: false, transB: true, m: real, n: n, k: d, alpha: ls, a: q, lda: ldq, b: rows + d, ldb: hr,
                                c: s, ldc: kb)
                 }
                 if micro {
@@ -119,10 +128,10 @@ extension AttentionKernel {
                     }
                 }
                 if micro {
-                    AttentionMicro.values(p: s, ldp: kb, rows: real, keys: n, v: rows + vc, ldv: row, dv: dv, o: obuf, ldo: dv,
+                    AttentionMicro.values(p: s, ldp: kb, rows: real, keys: n, v: rows + 2 * d, ldv: hr, dv: dv, o: obuf, ldo: dv,
                                           first: true, rowScratch: extra)
                 } else {
-                    Gemm.sgemm(transA: false, transB: false, m: real, n: dv, k: n, a: s, lda: kb, b: rows + vc, ldb: row,
+                    Gemm.sgemm(transA: false, transB: false, m: real, n: dv, k: n, a: s, lda: kb, b: rows + 2 * d, ldb: hr,
                                c: obuf, ldc: dv)
                 }
                 for i in 0..<real {
