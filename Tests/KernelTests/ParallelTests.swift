@@ -21,8 +21,11 @@ final class ParallelTests: XCTestCase {
             let lock = NSLock()
             Parallel.forTasks(count) { task, worker in
                 XCTAssert((0..<2).contains(worker))
+                // a task that runs alone (count 1) takes the pool itself, so its chunks run on both
+                // threads: the count needs a lock of its own
                 var nested = 0
-                Parallel.forChunks(100_000, grain: 1_000) { range in nested += range.count }
+                let nestedLock = NSLock()
+                Parallel.forChunks(100_000, grain: 1_000) { range in nestedLock.lock(); nested += range.count; nestedLock.unlock() }
                 lock.lock(); hits[task] += 1; inner[task] = nested; lock.unlock()
             }
             XCTAssertEqual(hits, [Int](repeating: 1, count: count), "round \(round)")
