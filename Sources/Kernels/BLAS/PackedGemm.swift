@@ -56,8 +56,12 @@ public enum PackedGemm {
     }
 
     /// Whether C = A·Bᵀ of this shape goes through this kernel.
+    /// Rows are what it splits over the cores (`taskRows` per task), so there must be a task per
+    /// thread; and k at most 4096, since B (n·k) is packed on every call: a weight gradient's
+    /// long contraction (k = pixels) with few rows stays with sgemm, which splits its columns.
     public static func applies(m: Int, n: Int, k: Int) -> Bool {
-        enabled && wideVectors && m >= 64 && n >= 16 && n % 16 == 0 && k >= 16 && m >= n / 4
+        enabled && wideVectors && m >= max(64, taskRows * Parallel.threads) && n >= 16 && n % 16 == 0 && k >= 16 && k <= 4096
+            && m >= n / 4
     }
 
     /// Floats of the packed B.
