@@ -84,11 +84,11 @@ final class PackedGemmTests: XCTestCase {
     /// and x + (h·w2ᵀ + b2) with the packed kernel agrees with the unfused plan, and a program it
     /// does not know (bias·2) is left alone.
     func testLinearAddendRecognition() throws {
-        let x = rng.tensor([1, 96, 32]), w = rng.tensor([48, 32]), bias = rng.tensor([48]), res = rng.tensor([1, 96, 48])
-        let y = Tensor(zeros: [1, 96, 48])
+        let x = rng.tensor([1, 300, 32]), w = rng.tensor([48, 32]), bias = rng.tensor([48]), res = rng.tensor([1, 300, 48])
+        let y = Tensor(zeros: [1, 300, 48])
         let sum = FusedProgram([.load(0), .load(1), .binary(.add, 0, 1)])
         XCTAssertEqual(Gemm.linear(x, w, transA: false, transB: true, y, addend: sum, operands: [bias, res], activation: .geluErf),
-                       PackedGemm.applies(m: 96, n: 48, k: 32))
+                       PackedGemm.applies(m: 300, n: 48, k: 32))
         let scaled = FusedProgram([.load(0), .constant(2), .binary(.mul, 0, 1)])
         XCTAssertFalse(Gemm.linear(x, w, transA: false, transB: true, y, addend: scaled, operands: [bias], activation: nil))
         XCTAssertFalse(Gemm.linear(x, w, transA: false, transB: false, y, addend: sum, operands: [bias, res], activation: nil))
