@@ -51,9 +51,9 @@ public enum ConvKernels {
         let d = dims(x: x.shape, w: w.shape, y: y.shape, g: g)
         let og = w.shape[0] / g.groups, kk = d.c * d.kh * d.kw, plane = d.oh * d.ow
         eachColumnMatrix(x, d, groups: g.groups) { n, gi, src, rows in
-            Gemm.sgemm(transA: false, transB: false, m: og, n: rows.count * d.ow, k: kk,
-                       a: w.ptr + gi * og * kk, lda: kk, b: src, ldb: rows.count * d.ow,
-                       c: y.ptr + (n * y.shape[1] + gi * og) * plane + rows.lowerBound * d.ow, ldc: plane)
+            Gemm.sgemmNN(m: og, n: rows.count * d.ow, k: kk,
+                         a: w.ptr + gi * og * kk, lda: kk, b: src, ldb: rows.count * d.ow,
+                         c: y.ptr + (n * y.shape[1] + gi * og) * plane + rows.lowerBound * d.ow, ldc: plane)
         }
         epilogue?.apply(y, operands: operands)
     }
