@@ -83,16 +83,32 @@ public enum ConvKernels {
         let patchify = Im2col.isPatchify(d)
         if !pointwise && !patchify { dx.ptr.update(repeating: 0, count: dx.count) }
         let block = rowBlock(d)
+        // wᵀ per group [kk × og] for the unpacked kernel (a copy of the small operand), when it applies
+        let transposed = PackedGemm.appliesNN(m: kk, n: min(block, d.oh) * d.ow, k: og)
+        let wt = UnsafeMutablePointer<Float>.allocate(capacity: transposed ? w.count : 1)
+        defer { wt.deallocate() }
+        if transposed {
+            for gi in 0..<g.groups {
+                let src = w.ptr + gi * og * kk, dst = wt + gi * og * kk
+                for o in 0..<og { for i in 0..<kk { dst[i * og + o] = src[o * kk + i] } }
+            }
+        }
         withColumns(!pointwise, kk * block * d.ow) { col in
             for n in 0..<dx.shape[0] {
                 for gi in 0..<g.groups {
                     let xg = dx.ptr + (n * dx.shape[1] + gi * d.c) * d.h * d.w
                     for r0 in stride(from: 0, to: d.oh, by: block) {
                         let rows = r0..<min(d.oh, r0 + block), cols = rows.count * d.ow
-                        Gemm.sgemm(transA: true, transB: false, m: kk, n: cols, k: og,
-                                   a: w.ptr + gi * og * kk, lda: kk,
-                                   b: dy.ptr + (n * dy.shape[1] + gi * og) * plane + r0 * d.ow, ldb: plane,
-                                   c: col ?? xg, ldc: col == nil ? plane : cols)
+                        if transposed {
+                            Gemm.sgemmNN(m: kk, n: cols, k: og, a: wt + gi * og * kk, lda: og,
+                                         b: dy.ptr + (n * dy.shape[1] + gi * og) * plane + r0 * d.ow, ldb: plane,
+                                         c: col ?? xg, ldc: col == nil ? plane : cols)
+                        } else {
+                            Gemm.sgemm(transA: true, transB: false, m: kk, n: cols, k: og,
+                                       a: w.ptr + gi * og * kk, lda: kk,
+                                       b: dy.ptr + (n * dy.shape[1] + gi * og) * plane + r0 * d.ow, ldb: plane,
+                                       c: col ?? xg, ldc: col == nil ? plane : cols)
+                        }
                         if let col {
                             if patchify { Im2col.depthToSpace(col, d, xg) } else { Im2col.col2im(col, d, xg, rows: rows) }
                         }
