@@ -15,16 +15,16 @@ import Primitives
 ///
 /// Algorithm (Goto's blocking, with A unpacked):
 /// ```
-///   B packed once per call in panels of 32 columns (16 for a last odd half): panel[kk][32]
+///   B packed once per call in panels of 48 columns (32 or 16 at a block's end): panel[kk][w]
 ///   tasks = blocks of `taskRows` rows of C, taken by the workers as they free up
 ///   per task:  for each column block (≤ `columnBlock`)   B block kc × nb stays in L2
 ///                for each k block (≤ `depthBlock`)        A tile 8 × kc stays in L1
-///                  for each 8-row tile, each panel:  8×32 register tile, Σ over the k block
+///                  for each 8-row tile, each panel:  8×48 register tile, Σ over the k block
 ///                  (from C after the first k block, or from C's addend with `accumulate`)
 ///                after the last k block: f on the tile's rows (L1-hot)
 /// ```
-/// The microkernel keeps 16 accumulators (8 rows × 2 vectors) and per k step does 2 vector
-/// loads of B, 8 broadcasts of A and 16 FMAs. Sums run in k order within a block and blocks in
+/// The microkernel keeps 24 accumulators (8 rows × 3 vectors) and per k step does 3 vector
+/// loads of B, 8 broadcasts of A and 24 FMAs (`runNN` uses the 8×32 form, 16 accumulators). Sums run in k order within a block and blocks in
 /// order, so a result does not depend on the thread count. Rows past m (the last tile) are
 /// computed from a zero-padded copy and never written back.
 public enum PackedGemm {
@@ -37,7 +37,7 @@ public enum PackedGemm {
     /// columns per block: a kc × nb block of B stays in L2 (288 KiB at 384 × 192); four 48-wide panels
     static let columnBlock = 192
 
-    /// Whether the CPU runs 16-float vectors in one register (AVX-512): the 8×32 tile needs 16
+    /// Whether the CPU runs 16-float vectors in one register (AVX-512): the 8×48 tile needs 24
     /// accumulators, which on AVX2 (ymm pairs) would spill, so there sgemm stays.
     public static let wideVectors: Bool = samdg_cpu_has_avx512f() != 0
 
