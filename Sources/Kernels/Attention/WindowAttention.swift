@@ -14,14 +14,15 @@ import Tensor
 /// token). Pad tokens still take part as keys and values, as in PyTorch; they are just never
 /// queries.
 ///
-/// Algorithm: one task per (image, window). The task copies its window's token rows whole into
-/// scratch (the pad row for positions outside the image), each read once and in order; then per
-/// head it packs the keys from those rows (`AttentionMicro.packKeys`), computes the scores of
-/// the real queries (read in place, compacted only in edge windows) against all window² keys,
-/// adds the bias row of each query's window position and takes the softmax (`softmaxRow`, one
-/// key block), forms P·v, and writes each normalised row to its token's place in the
-/// [B, H, W, heads·dv] result. With dv not a multiple of 16 the two products go through
-/// single-threaded sgemm instead of the register-blocked microkernels.
+/// Algorithm: one task per (image, window). The task notes each window position's token row
+/// (the pad row outside the image); then per head it gathers that head's q, k and v of every
+/// position into an L1-sized block of 2d + dv floats per row, packs the keys from it
+/// (`AttentionMicro.packKeys`), computes the scores of the real queries (read in place,
+/// compacted only in edge windows) against all window² keys, adds the bias row of each query's
+/// window position and takes the softmax (`softmaxWhole` on bias rows padded to whole vectors
+/// with −∞; `softmaxRow` on the sgemm path), forms P·v, and writes each normalised row to its
+/// token's place in the [B, H, W, heads·dv] result. With dv not a multiple of 16 the two
+/// products go through single-threaded sgemm instead of the register-blocked microkernels.
 extension AttentionKernel {
     /// Windows whose scores fit this many floats per task (one key block, no query tiling).
     public static func windowFits(_ w: WindowAttentionSpec) -> Bool {
@@ -41,7 +42,7 @@ extension AttentionKernel {
         let micro = dv % AttentionMicro.panel == 0
         let kb = (n + 15) / 16 * 16, spare = max(kb, dv)
         let packedFloats = micro ? AttentionMicro.packedCount(m: n, d: d) : 0
-        // per worker: the window's rows, packed keys, compacted query rows (edge windows), scores,
+        // per worker: one head's gathered rows, packed keys, compacted query rows (edge windows), scores,
         // bias row, microkernel spare, max and sum per row, the unnormalised output rows
         let hr = 2 * d + dv      // one head's gathered row: q | k | v
         let per = (n * hr + packedFloats + n * d + n * kb + kb + 16 + spare + 2 * n + n * dv + 15) & ~15
@@ -121,10 +122,10 @@ extension AttentionKernel {
                     }
                 } else {
                     for i in 0..<real {
-                    rmax[i] = -.infinity
-                    rsum[i] = 0
-                    softmaxRow(g, s + i * kb, keys: 0..<n, bias: biasPtr.map { .full($0 + (head * n + pos[2 * i]) * n) } ?? .none,
-                               brow: brow, rmax: &rmax[i], rsum: &rsum[i], o: obuf + i * dv)
+                        rmax[i] = -.infinity
+                        rsum[i] = 0
+                        softmaxRow(g, s + i * kb, keys: 0..<n, bias: biasPtr.map { .full($0 + (head * n + pos[2 * i]) * n) } ?? .none,
+                                   brow: brow, rmax: &rmax[i], rsum: &rsum[i], o: obuf + i * dv)
                     }
                 }
                 if micro {
